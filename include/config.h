@@ -1,0 +1,38 @@
+/* config: ATRIUM_* environment variables read once into one struct by one table (nginx ngx_command_t) */
+#ifndef ATRIUM_CONFIG_H
+#define ATRIUM_CONFIG_H
+
+#include "common.h"
+
+struct config {
+	const char *env;              /* ATRIUM_ENV: dev | test | production */
+	const char *db_app;           /* ATRIUM_DB_APP: libpq conninfo of the request role (atrium_app) */
+	const char *db_worker;        /* ATRIUM_DB_WORKER: conninfo of the worker role (atrium_worker) */
+	const char *db_owner;         /* ATRIUM_DB_OWNER: conninfo of the schema owner (migrations only) */
+	const char *redis;            /* ATRIUM_REDIS: unix socket path, or host:port */
+	const char *fcgi_socket;      /* ATRIUM_FCGI_SOCKET: unix socket path atrium-fcgi binds */
+	int children;                 /* ATRIUM_CHILDREN: FastCGI children; 0 = 2 x cores */
+	const char *user;             /* ATRIUM_USER: account to drop to when started as root */
+	const char *keys_dir;         /* ATRIUM_KEYS_DIR: master keys, root-only */
+	int log_level;                /* ATRIUM_LOG_LEVEL: debug | info | warn | error */
+	const char *public_url;       /* ATRIUM_PUBLIC_URL: base URL clients see */
+	int db_timeout_ms;            /* ATRIUM_DB_TIMEOUT_MS: statement_timeout per request */
+	int job_lease_ms;             /* ATRIUM_JOB_LEASE_MS: how long a claimed job is held */
+	int job_sweep_ms;             /* ATRIUM_JOB_SWEEP_MS: sweeper interval */
+	int job_backoff_base_ms;      /* ATRIUM_JOB_BACKOFF_BASE_MS */
+	int job_backoff_cap_ms;       /* ATRIUM_JOB_BACKOFF_CAP_MS */
+	int job_max_attempts;         /* ATRIUM_JOB_MAX_ATTEMPTS */
+	int job_block_ms;             /* ATRIUM_JOB_BLOCK_MS: XREADGROUP BLOCK */
+	int retention_days;           /* ATRIUM_RETENTION_DAYS: janitor keeps finished jobs this long */
+	const char *sql_dir;          /* ATRIUM_SQL_DIR: numbered migrations for atriumctl migrate */
+	const char *worker_queues;    /* ATRIUM_WORKER_QUEUES: comma list a worker binary serves (its default if unset) */
+};
+
+/* Fills c from the environment and defaults. On a bad value returns -1 with a message such as
+ * "ATRIUM_CHILDREN: must be an integer from 0 to 256, got \"x\"" in err. Strings point into environ. */
+int config_load(struct config *c, char *err, size_t errlen) MUSTCHECK;
+
+/* Prints every setting with its value (secrets-bearing ones as "set"/"unset") to stdout. */
+void config_dump(const struct config *c);
+
+#endif
