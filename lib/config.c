@@ -1,0 +1,192 @@
+/* config: ATRIUM_* environment variables read once into one struct by one table (nginx ngx_command_t) */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+
+enum ctype {
+	CT_STR,     /* any string, stored as const char * */
+	CT_INT,     /* a decimal integer in [min, max], stored as int */
+	CT_CHOICE,  /* a string among choices, stored as const char * */
+	CT_LEVEL,   /* a string among choices, stored as its index (int) */
+};
+
+struct setting {
+	const char *name;
+	enum ctype type;
+	size_t off;
+	const char *def;        /* CT_STR, CT_CHOICE, CT_LEVEL */
+	long long idef;         /* CT_INT */
+	long long min, max;     /* CT_INT */
+	const char *const *choices;
+	bool secret;            /* config_dump prints "set" or "unset" instead of the value */
+};
+
+static const char *const env_choices[] = { "dev", "test", "production", NULL };
+/* Indexes match enum log_level (log.h). */
+static const char *const level_choices[] = { "debug", "info", "warn", "error", NULL };
+
+#define STR(n, f, d)        { n, CT_STR, offsetof(struct config, f), d, 0, 0, 0, NULL, false }
+#define SECRET(n, f, d)     { n, CT_STR, offsetof(struct config, f), d, 0, 0, 0, NULL, true }
+#define INT(n, f, d, lo, hi) { n, CT_INT, offsetof(struct config, f), NULL, d, lo, hi, NULL, false }
+
+static const struct setting settings[] = {
+	{ "ATRIUM_ENV", CT_CHOICE, offsetof(struct config, env), "dev", 0, 0, 0, env_choices, false },
+	SECRET("ATRIUM_DB_APP", db_app, "dbname=atrium user=atrium_app"),
+	SECRET("ATRIUM_DB_WORKER", db_worker, "dbname=atrium user=atrium_worker"),
+	SECRET("ATRIUM_DB_OWNER", db_owner, "dbname=atrium user=atrium_owner"),
+	STR("ATRIUM_REDIS", redis, "/run/atrium/redis.sock"),
+	STR("ATRIUM_FCGI_SOCKET", fcgi_socket, "/run/atrium/fcgi.sock"),
+	INT("ATRIUM_CHILDREN", children, 0, 0, 256),
+	STR("ATRIUM_USER", user, ""),
+	STR("ATRIUM_KEYS_DIR", keys_dir, "/etc/atrium/keys"),
+	{ "ATRIUM_LOG_LEVEL", CT_LEVEL, offsetof(struct config, log_level), "info", 0, 0, 0,
+	  level_choices, false },
+	STR("ATRIUM_PUBLIC_URL", public_url, "http://127.0.0.1:8080"),
+	INT("ATRIUM_DB_TIMEOUT_MS", db_timeout_ms, 5000, 100, 600000),
+	INT("ATRIUM_JOB_LEASE_MS", job_lease_ms, 30000, 100, 86400000),
+	INT("ATRIUM_JOB_SWEEP_MS", job_sweep_ms, 5000, 10, 3600000),
+	INT("ATRIUM_JOB_BACKOFF_BASE_MS", job_backoff_base_ms, 1000, 1, 86400000),
+	INT("ATRIUM_JOB_BACKOFF_CAP_MS", job_backoff_cap_ms, 3600000, 1, 604800000),
+	INT("ATRIUM_JOB_MAX_ATTEMPTS", job_max_attempts, 8, 1, 100),
+	INT("ATRIUM_JOB_BLOCK_MS", job_block_ms, 2000, 10, 600000),
+	INT("ATRIUM_RETENTION_DAYS", retention_days, 30, 1, 3650),
+	STR("ATRIUM_SQL_DIR", sql_dir, "sql"),
+	STR("ATRIUM_WORKER_QUEUES", worker_queues, ""),
+};
+
+/* Strict decimal: optional '-', digits only, no spaces, no '+', nothing after, within [min, max]. */
+static int parse_int(const char *s, long long min, long long max, long long *out)
+{
+	char *end;
+	long long v;
+
+	if (s[0] != '-' && (s[0] < '0' || s[0] > '9'))
+		return -1;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int choice_index(const char *const *choices, const char *s)
+{
+	for (int i = 0; choices[i] != NULL; i++)
+		if (strcmp(choices[i], s) == 0)
+			return i;
+	return -1;
+}
+
+static void choices_text(const char *const *choices, char *out, size_t cap)
+{
+	size_t len = 0;
+	int n;
+
+	out[0] = '\0';
+	for (int i = 0; choices[i] != NULL && len < cap; i++) {
+		n = snprintf(out + len, cap - len, "%s%s", i > 0 ? ", " : "", choices[i]);
+		if (n < 0)
+			break;
+		len += (size_t)n;
+	}
+}
+
+static int load_one(struct config *c, const struct setting *st, char *err, size_t errlen)
+{
+	const char *v = getenv(st->name);
+	char *field = (char *)c + st->off;
+	char list[128];
+	long long iv;
+	int idx;
+
+	if (v == NULL)
+		v = st->def;
+	switch (st->type) {
+	case CT_STR:
+		*(const char **)field = v;
+		return 0;
+	case CT_INT:
+		if (v == st->def) {
+			*(int *)field = (int)st->idef;
+			return 0;
+		}
+		if (parse_int(v, st->min, st->max, &iv) != 0) {
+			snprintf(err, errlen, "%s: must be an integer from %lld to %lld, got \"%.64s\"",
+				 st->name, st->min, st->max, v);
+			return -1;
+		}
+		*(int *)field = (int)iv;
+		return 0;
+	case CT_CHOICE:
+	case CT_LEVEL:
+		idx = choice_index(st->choices, v);
+		if (idx < 0) {
+			choices_text(st->choices, list, sizeof(list));
+			snprintf(err, errlen, "%s: must be one of %s, got \"%.64s\"", st->name, list, v);
+			return -1;
+		}
+		if (st->type == CT_LEVEL)
+			*(int *)field = idx;
+		else
+			*(const char **)field = st->choices[idx];
+		return 0;
+	}
+	snprintf(err, errlen, "%s: unknown setting type", st->name);
+	return -1;
+}
+
+/* Rules that involve more than one setting. */
+static int check_together(const struct config *c, char *err, size_t errlen)
+{
+	if (c->job_backoff_cap_ms < c->job_backoff_base_ms) {
+		snprintf(err, errlen, "ATRIUM_JOB_BACKOFF_CAP_MS: must be at least ATRIUM_JOB_BACKOFF_BASE_MS "
+			 "(%d), got %d", c->job_backoff_base_ms, c->job_backoff_cap_ms);
+		return -1;
+	}
+	return 0;
+}
+
+int config_load(struct config *c, char *err, size_t errlen)
+{
+	struct config tmp;
+
+	memset(&tmp, 0, sizeof(tmp));
+	for (size_t i = 0; i < NELEM(settings); i++)
+		if (load_one(&tmp, &settings[i], err, errlen) != 0)
+			return -1;
+	if (check_together(&tmp, err, errlen) != 0)
+		return -1;
+	*c = tmp;
+	return 0;
+}
+
+void config_dump(const struct config *c)
+{
+	const char *field, *s;
+
+	for (size_t i = 0; i < NELEM(settings); i++) {
+		const struct setting *st = &settings[i];
+
+		field = (const char *)c + st->off;
+		switch (st->type) {
+		case CT_INT:
+			printf("%s=%d\n", st->name, *(const int *)field);
+			break;
+		case CT_LEVEL:
+			printf("%s=%s\n", st->name, st->choices[*(const int *)field]);
+			break;
+		case CT_STR:
+		case CT_CHOICE:
+			s = *(const char *const *)field;
+			if (st->secret)
+				printf("%s=%s\n", st->name, s != NULL && s[0] != '\0' ? "set" : "unset");
+			else
+				printf("%s=%s\n", st->name, s != NULL ? s : "");
+			break;
+		}
+	}
+}
