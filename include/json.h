@@ -2,7 +2,7 @@
 #ifndef ATRIUM_JSON_H
 #define ATRIUM_JSON_H
 
-#include <json.h>
+#include <json-c/json.h>   /* not <json.h>: -Iinclude would find this file itself */
 
 #include "arena.h"
 #include "common.h"
