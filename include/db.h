@@ -10,8 +10,11 @@
 
 typedef struct db db_t;
 
-/* Connects (with application_name = program). NULL on failure, logged without the conninfo. */
+/* Connects (with application_name = program). Never NULL: a failed connection is logged
+ * (without the conninfo) and retried by db_ready()/db_begin(), so a process can start while
+ * PostgreSQL is down. db_connect_opts also sets statement_timeout (0 = server default). */
 db_t *db_connect(const char *conninfo, const char *program);
+db_t *db_connect_opts(const char *conninfo, const char *program, int statement_timeout_ms);
 void db_close(db_t *db);
 PGconn *db_conn(db_t *db);
 

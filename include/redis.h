@@ -17,7 +17,7 @@ void redis_close(rds_t *r);
 
 /* Sends argv (lengths in argvlen, or NULL for C strings). On an I/O error the connection is
  * re-opened and the command sent once more. *out is freed with the arena (may be NULL when
- * the caller only needs success). Redis error replies give ERR_INTERNAL with the reply kept in *out;
+ * the caller only needs success; with a NULL arena the caller frees *out). Redis error replies give ERR_INTERNAL with the reply kept in *out;
  * no connection gives ERR_UNAVAILABLE. */
 err_t redis_cmd(rds_t *r, arena_t *a, redisReply **out, int argc, const char **argv,
 		const size_t *argvlen) MUSTCHECK;

@@ -1,0 +1,37 @@
+/* access: roles, permissions and the one table that says which role may do what (DESIGN §8) */
+#ifndef ATRIUM_ACCESS_H
+#define ATRIUM_ACCESS_H
+
+#include "common.h"
+
+/* Ordered by power: a caller may grant only roles at or below its own. */
+enum role { ROLE_NONE = 0, ROLE_VIEWER, ROLE_DEVELOPER, ROLE_CREATOR, ROLE_ADMIN, ROLE_OWNER };
+
+enum perm {
+	PERM_PUBLIC = 0,     /* no credentials */
+	PERM_AUTHENTICATED,  /* any role */
+	PERM_FLOWS_READ,
+	PERM_FLOWS_WRITE,
+	PERM_FLOWS_PUBLISH,
+	PERM_KEYS_READ,
+	PERM_KEYS_WRITE,
+	PERM__COUNT
+};
+
+/* The principal behind an authenticated request. */
+struct principal {
+	char tenant_id[UUID_STRLEN];
+	char key_id[UUID_STRLEN];
+	enum role role;
+};
+
+bool access_allows(enum role role, enum perm perm);
+/* "owner" -> ROLE_OWNER; ROLE_NONE for anything else. */
+enum role access_role_parse(const char *name);
+const char *access_role_name(enum role role);
+/* True when a caller with role `granter` may create a credential with role `granted`. */
+bool access_may_grant(enum role granter, enum role granted);
+/* NULL-terminated role names, for validators. */
+extern const char *const access_role_names[];
+
+#endif

@@ -1,0 +1,35 @@
+/* handlers: every HTTP handler of atrium-fcgi, one file per resource under fcgi/ */
+#ifndef ATRIUM_HANDLERS_H
+#define ATRIUM_HANDLERS_H
+
+#include "json.h"
+#include "request.h"
+
+/* fcgi/health.c */
+err_t h_ping(struct req *r);
+err_t h_health(struct req *r);
+
+/* fcgi/api_keys.c */
+extern const struct jv_field api_key_body[];
+err_t h_me(struct req *r);
+err_t h_api_keys_list(struct req *r);
+err_t h_api_keys_create(struct req *r);
+err_t h_api_keys_get(struct req *r);
+err_t h_api_keys_revoke(struct req *r);
+
+/* fcgi/flows.c */
+err_t h_flows_list(struct req *r);
+err_t h_flows_create(struct req *r);
+err_t h_flows_get(struct req *r);
+err_t h_flows_update(struct req *r);
+err_t h_flows_delete(struct req *r);
+err_t h_flows_publish(struct req *r);
+err_t h_flows_unpublish(struct req *r);
+err_t h_flows_versions(struct req *r);
+err_t h_flows_version(struct req *r);
+err_t h_public_flow(struct req *r);
+
+/* Reads ?limit= and ?cursor= for keyset-paged lists (fcgi/flows.c). */
+err_t page_params(struct req *r, int *limit, const char **cursor) MUSTCHECK;
+
+#endif
