@@ -121,8 +121,6 @@ const struct route *router_match(const char *method, const char *path, arena_t *
 		*status = 405;
 		add_allow(allow, allowlen, routes[i].method);
 	}
-	if (*status == 405 && strstr(allow, "GET") != NULL)
-		add_allow(allow, allowlen, "HEAD");
 	return NULL;
 }
 

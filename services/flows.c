@@ -222,7 +222,7 @@ err_t flows_list(db_t *db, arena_t *a, const char *tenant_id, int limit, const c
 err_t flows_update(db_t *db, arena_t *a, const struct principal *who, const char *id,
 		   json_object *patch, json_object **out, struct problem *p)
 {
-	json_object *cur, *merged;
+	json_object *cur = NULL, *merged;
 	PGresult *r;
 	err_t e;
 
@@ -317,7 +317,7 @@ err_t flows_unpublish(db_t *db, arena_t *a, const struct principal *who, const c
 err_t flows_versions(db_t *db, arena_t *a, const char *tenant_id, const char *id, json_object **out,
 		     struct problem *p)
 {
-	json_object *flow, *items;
+	json_object *flow = NULL, *items;
 	PGresult *r;
 	err_t e;
 
