@@ -21,7 +21,8 @@ FAILED_SUITES=()
 STACK_DIR=$(mktemp -d /tmp/atrium-test.XXXXXX)
 chmod 755 "$STACK_DIR"
 export STACK_DIR
-LOGS="$STACK_DIR/log"
+LOGS="$STACK_DIR/log"      # service logs (stack.sh)
+OUT="$STACK_DIR/out"       # what each suite printed
 
 # On failure, the logs say why: tail every service log before the directory goes.
 show_logs() {
@@ -75,7 +76,7 @@ run_cmocka() {
 	for t in "$dir"/test_*; do
 		[ -x "$t" ] || continue
 		n=$((n + 1))
-		out="$LOGS/$name-${t##*/}.out"
+		out="$OUT/$name-${t##*/}.out"
 		timeout 120 "$t" >"$out" 2>&1
 		rc=$?
 		p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$out" | tail -n 1)
@@ -102,15 +103,15 @@ run_cmocka() {
 
 suite_unit() {
 	[ -n "$(ls tests/unit/test_*.c 2>/dev/null)" ] || { skipped unit "no tests/unit/test_*.c"; return; }
-	make --no-print-directory units >"$LOGS/unit-build.log" 2>&1 ||
-		{ tail -n 30 "$LOGS/unit-build.log"; broken unit "make units failed"; return; }
+	make --no-print-directory units >"$OUT/unit-build.log" 2>&1 ||
+		{ tail -n 30 "$OUT/unit-build.log"; broken unit "make units failed"; return; }
 	run_cmocka unit build/tests
 }
 
 suite_asan() {
 	[ -n "$(ls tests/unit/test_*.c 2>/dev/null)" ] || { skipped asan "no tests/unit/test_*.c"; return; }
-	make --no-print-directory SANITIZE=1 units >"$LOGS/asan-build.log" 2>&1 ||
-		{ tail -n 30 "$LOGS/asan-build.log"; broken asan "make SANITIZE=1 units failed"; return; }
+	make --no-print-directory SANITIZE=1 units >"$OUT/asan-build.log" 2>&1 ||
+		{ tail -n 30 "$OUT/asan-build.log"; broken asan "make SANITIZE=1 units failed"; return; }
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		run_cmocka asan build-asan/tests
@@ -126,7 +127,7 @@ run_pytest() {
 		return 0
 	fi
 	[ "$STACK_OK" -eq 1 ] || { broken "$name" "the test stack did not start"; return 0; }
-	out="$LOGS/$name-pytest.out"
+	out="$OUT/$name-pytest.out"
 	/usr/bin/python3 -m pytest -q -p no:cacheprovider -rfE "$dir" >"$out" 2>&1
 	rc=$?
 	summary=$(grep -E '^=*.*[0-9]+ (passed|failed|error|errors|skipped)|no tests ran' "$out" | tail -n 1)
@@ -230,7 +231,7 @@ suite_fuzz() {
 		skipped fuzz "no tests/fuzz/fuzz_*.c targets"
 		return
 	fi
-	out="$LOGS/fuzz.out"
+	out="$OUT/fuzz.out"
 	FUZZ_SECONDS=10 scripts/fuzz.sh >"$out" 2>&1
 	pass=$(grep -c '^fuzz .*: ok' "$out")
 	fail=$(grep -c '^fuzz .*: FAILED' "$out")
@@ -259,7 +260,7 @@ start_stack() {
 
 main() {
 	local s started=0
-	mkdir -p "$LOGS"
+	mkdir -p "$LOGS" "$OUT"
 	for s in $SUITES; do
 		case " $ALL_SUITES " in *" $s "*) ;; *) echo "unknown suite $s (have: $ALL_SUITES)"; exit 2 ;; esac
 		case "$s" in
