@@ -2,11 +2,12 @@
 # fuzz: builds every libFuzzer target tests/fuzz/fuzz_*.c against lib/, services/ and fcgi/
 # (clang, ASan + UBSan) into build-fuzz/, and runs each for FUZZ_SECONDS (make fuzz: 60; make test:
 # 10) over its seed corpus tests/fuzz/corpus/<target>/. Prints `fuzz TARGET: ok|FAILED ...` per
-# target and exits non-zero if any target crashed, leaked, hung or failed to build.
+# target, then `fuzz: N passed, M failed` last, and exits non-zero if any target crashed, leaked,
+# hung or failed to build.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-SECONDS_EACH=${FUZZ_SECONDS:-60}
+SECONDS_EACH=${FUZZ_SECONDS:-10}
 OUT=build-fuzz
 PKGS="fcgi hiredis libpq json-c libcurl libmagic openssl"
 CC=clang
@@ -32,7 +33,13 @@ build_lib() {
 		obj="$OUT/obj/${src%.c}.o"
 		mkdir -p "$(dirname "$obj")"
 		if [ ! -f "$obj" ] || [ "$src" -nt "$obj" ] || [ "$newest" -nt "$obj" ]; then
-			$CC $CFLAGS $SAN -fsanitize=fuzzer-no-link -c -o "$obj" "$src" || return 1
+			# a file that does not build (someone's work in progress) fails only the targets
+			# that link it, not every target
+			if ! $CC $CFLAGS $SAN -fsanitize=fuzzer-no-link -c -o "$obj" "$src"; then
+				echo "fuzz: warning: $src does not build with clang; left out"
+				rm -f "$obj"
+				continue
+			fi
 		fi
 		objs+=("$obj")
 	done
@@ -65,12 +72,19 @@ run_target() {
 	return 1
 }
 
+pass=0
+fail=0
 if ! build_lib; then
-	echo "fuzz: FAILED (lib/ does not build with clang)"
+	echo "fuzz: FAILED (no library objects)"
+	echo "fuzz: 0 passed, $(echo "$targets" | wc -w) failed"
 	exit 1
 fi
-rc=0
 for t in $targets; do
-	run_target "$t" || rc=1
+	if run_target "$t"; then
+		pass=$((pass + 1))
+	else
+		fail=$((fail + 1))
+	fi
 done
-exit "$rc"
+echo "fuzz: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
