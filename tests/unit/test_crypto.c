@@ -143,7 +143,7 @@ static void test_uuid7(void **state)
 {
 	char prev[UUID_STRLEN] = "", u[UUID_STRLEN];
 	unsigned long long ms;
-	char tsx[13];
+	char tsx[13], *end;
 
 	(void)state;
 	for (int i = 0; i < 10000; i++) {
@@ -161,7 +161,8 @@ static void test_uuid7(void **state)
 	memcpy(tsx, u, 8);
 	memcpy(tsx + 8, u + 9, 4);
 	tsx[12] = '\0';
-	ms = strtoull(tsx, NULL, 16);
+	ms = strtoull(tsx, &end, 16);
+	assert_int_equal(*end, '\0');
 	assert_true(ms > 1700000000000ULL);   /* after November 2023 */
 	assert_true(ms < 4102444800000ULL);   /* before 2100 */
 }
