@@ -37,7 +37,7 @@ const struct err_info *err_info(err_t e)
 	return &err_table[e];
 }
 
-static char *vformat(arena_t *a, const char *fmt, va_list ap)
+PRINTF_LIKE(2, 0) static char *vformat(arena_t *a, const char *fmt, va_list ap)
 {
 	va_list aq;
 	char *s;
