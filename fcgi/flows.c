@@ -50,41 +50,48 @@ err_t h_flows_create(struct req *r)
 err_t h_flows_get(struct req *r)
 {
 	json_object *out = NULL;
+	err_t e = flows_get(r->app->db, r->a, r->who.tenant_id, r->params[0], &out, &r->prob);
 
-	return reply(r, flows_get(r->app->db, r->a, r->who.tenant_id, r->params[0], &out, &r->prob), 200, out);
+	return reply(r, e, 200, out);
 }
 
 err_t h_flows_update(struct req *r)
 {
 	json_object *out = NULL;
+	err_t e = flows_update(r->app->db, r->a, &r->who, r->params[0], r->json, &out, &r->prob);
 
-	return reply(r, flows_update(r->app->db, r->a, &r->who, r->params[0], r->json, &out, &r->prob), 200, out);
+	return reply(r, e, 200, out);
 }
 
 err_t h_flows_delete(struct req *r)
 {
-	return reply(r, flows_delete(r->app->db, r->a, r->who.tenant_id, r->params[0], &r->prob), 204, NULL);
+	err_t e = flows_delete(r->app->db, r->a, r->who.tenant_id, r->params[0], &r->prob);
+
+	return reply(r, e, 204, NULL);
 }
 
 err_t h_flows_publish(struct req *r)
 {
 	json_object *out = NULL;
+	err_t e = flows_publish(r->app->db, r->a, &r->who, r->params[0], &out, &r->prob);
 
-	return reply(r, flows_publish(r->app->db, r->a, &r->who, r->params[0], &out, &r->prob), 200, out);
+	return reply(r, e, 200, out);
 }
 
 err_t h_flows_unpublish(struct req *r)
 {
 	json_object *out = NULL;
+	err_t e = flows_unpublish(r->app->db, r->a, &r->who, r->params[0], &out, &r->prob);
 
-	return reply(r, flows_unpublish(r->app->db, r->a, &r->who, r->params[0], &out, &r->prob), 200, out);
+	return reply(r, e, 200, out);
 }
 
 err_t h_flows_versions(struct req *r)
 {
 	json_object *out = NULL;
+	err_t e = flows_versions(r->app->db, r->a, r->who.tenant_id, r->params[0], &out, &r->prob);
 
-	return reply(r, flows_versions(r->app->db, r->a, r->who.tenant_id, r->params[0], &out, &r->prob), 200, out);
+	return reply(r, e, 200, out);
 }
 
 err_t h_flows_version(struct req *r)
@@ -98,6 +105,7 @@ err_t h_flows_version(struct req *r)
 err_t h_public_flow(struct req *r)
 {
 	json_object *out = NULL;
+	err_t e = flows_public(r->app->db, r->a, r->params[0], &out, &r->prob);
 
-	return reply(r, flows_public(r->app->db, r->a, r->params[0], &out, &r->prob), 200, out);
+	return reply(r, e, 200, out);
 }

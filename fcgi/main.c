@@ -28,10 +28,12 @@ static int listen_socket(const struct config *cfg, char *err, size_t errlen)
 	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
 	struct stat st;
 	struct passwd *pw;
+	char *end;
 	int fd;
 
-	if (pid != NULL && fds != NULL && strtol(pid, NULL, 10) == (long)getpid() && strcmp(fds, "1") == 0)
-		return 3;
+	if (pid != NULL && fds != NULL && strcmp(fds, "1") == 0 &&
+	    strtol(pid, &end, 10) == (long)getpid() && *end == '\0')
+		return 3;   /* SD_LISTEN_FDS_START */
 	if (fstat(0, &st) == 0 && S_ISSOCK(st.st_mode))
 		return 0;
 	unlink(cfg->fcgi_socket);

@@ -54,7 +54,7 @@ def test_semantic_rules(tenant):
     bad["steps"][0]["fields"][2].pop("choices")
     bad["steps"][1]["fields"][1]["min"] = 200
     bad["steps"][1]["fields"][0]["max_length"] = 5
-    bad["steps"][1]["fields"].append({"key": "name", "label": "dup", "type": "text"})
+    bad["steps"][1]["fields"].append({"key": "email", "label": "dup", "type": "text"})
     bad["steps"][1]["key"] = "about"
     r = tenant.owner.post("/v1/flows", bad)
     assert_problem(r, 422)
