@@ -204,7 +204,7 @@ with_env() {
 # --- PostgreSQL -------------------------------------------------------------------------------
 
 pg() { (cd / && runuser -u postgres -- "$PGBIN/$@"); }
-psql_su() { psql -X -q -v ON_ERROR_STOP=1 -h "$DIR/pg/sock" -p "$PG_PORT" -U postgres "$@"; }
+psql_su() { PGOPTIONS="-c client_min_messages=warning" psql -X -q -v ON_ERROR_STOP=1 -h "$DIR/pg/sock" -p "$PG_PORT" -U postgres "$@"; }
 
 pg_init() {
 	[ -f "$DIR/pg/data/PG_VERSION" ] && return 0
