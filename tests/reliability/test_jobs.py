@@ -236,6 +236,18 @@ def test_job_of_killed_worker_runs_again_after_its_lease(tenant):
     assert gap >= LEASE_S - 0.2, f"re-run after {gap}s, before the {LEASE_S}s lease ended"
 
 
+def test_job_that_dies_on_its_last_attempt_goes_dead_not_forever(tenant):
+    """A job that kills its worker must not kill workers forever: no attempt is left, so the
+    sweeper buries it once its lease expires."""
+    jid = enqueue(tenant, "sleep", {"ms": 2000}, "--max-attempts", "1")
+    wait_state(jid, "running", 10)
+    stop_worker(signal.SIGKILL)
+    start_stack()
+    state, n, err = wait_state(jid, "dead", LEASE_S + 10)
+    assert n == 1 and "lease expired" in err
+    assert [(r[0], r[2]) for r in attempts(jid)] == [(1, "lost")]
+
+
 def test_sigterm_finishes_the_current_job(tenant):
     jid = enqueue(tenant, "sleep", {"ms": 1000})
     wait_state(jid, "running", 10)
