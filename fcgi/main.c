@@ -15,6 +15,7 @@
 #include "crypto.h"
 #include "log.h"
 #include "proc.h"
+#include "queue.h"
 #include "request.h"
 #include "router.h"
 
@@ -113,6 +114,7 @@ static _Noreturn void child_main(const struct config *cfg, int listen_fd)
 	app.arena = arena_new(64 * 1024);
 	app.db = db_connect_opts(cfg->db_app, "atrium-fcgi", cfg->db_timeout_ms);
 	app.redis = redis_open(cfg->redis, 500);
+	queue_init(app.redis, cfg);   /* jobs enqueued by requests are announced right after commit */
 	if (FCGX_Init() != 0 || FCGX_InitRequest(&fr, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0)
 		log_fatal("fcgi.init", "FCGX_Init failed");
 	while (!proc_stop) {

@@ -1,4 +1,5 @@
 /* response: writes the status, headers and JSON or problem+json body of one response (RFC 9457) */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -28,6 +29,22 @@ static const char *reason(int status)
 		if (reasons[i].status == status)
 			return reasons[i].reason;
 	return "Unknown";
+}
+
+/* One formatted header line. libfcgi's own FCGX_FPrintF knows too few conversions (no %zu), so
+ * lines are formatted here; a line that does not fit is dropped rather than cut. */
+static void put_line(FCGX_Stream *out, const char *fmt, ...) PRINTF_LIKE(2, 3);
+static void put_line(FCGX_Stream *out, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n > 0 && (size_t)n < sizeof(line))
+		FCGX_PutStr(line, n, out);
 }
 
 static json_object *problem_body(struct req *r, err_t e)
@@ -71,10 +88,10 @@ static void put_problem(struct req *r, err_t e, FCGX_Stream *out)
 	body = problem_body(r, e);
 	if (info->status >= 500)
 		log_error("request.failed", LF_INT("status", info->status), LF_STR("error", info->slug));
-	FCGX_FPrintF(out, "Status: %d %s\r\nContent-Type: application/problem+json\r\n",
+	put_line(out, "Status: %d %s\r\nContent-Type: application/problem+json\r\n",
 		     info->status, reason(info->status));
 	if (info->status == 503 || info->status == 429)
-		FCGX_FPrintF(out, "Retry-After: %d\r\n", r->prob.retry_after > 0 ? r->prob.retry_after : 1);
+		put_line(out, "Retry-After: %d\r\n", r->prob.retry_after > 0 ? r->prob.retry_after : 1);
 	r->status = info->status;
 	r->out = body;
 	arena_cleanup_add(r->a, put_json, body);
@@ -90,16 +107,15 @@ void response_send(struct req *r, err_t e)
 	} else {
 		if (r->status == 0)
 			r->status = r->out ? 200 : 204;
-		FCGX_FPrintF(out, "Status: %d %s\r\n", r->status, reason(r->status));
+		put_line(out, "Status: %d %s\r\n", r->status, reason(r->status));
 		if (r->out != NULL && r->status != 204)
 			FCGX_PutS("Content-Type: application/json\r\n", out);
 	}
-	FCGX_PutS("Cache-Control: no-store\r\n", out);
+	body = r->out != NULL && r->status != 204 ? json_str(r->out) : "";
+	/* a length lets nginx pass the body through instead of re-chunking it */
+	put_line(out, "Content-Length: %zu\r\nCache-Control: no-store\r\n", strlen(body));
 	for (size_t i = 0; i < r->nheaders; i++)
-		FCGX_FPrintF(out, "%s: %s\r\n", r->headers[i].name, r->headers[i].value);
+		put_line(out, "%s: %s\r\n", r->headers[i].name, r->headers[i].value);
 	FCGX_PutS("\r\n", out);
-	if (r->out != NULL && r->status != 204) {
-		body = json_str(r->out);
-		FCGX_PutStr(body, (int)strlen(body), out);
-	}
+	FCGX_PutStr(body, (int)strlen(body), out);
 }
