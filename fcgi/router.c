@@ -32,6 +32,10 @@ static const struct route routes[] = {
 	{ "GET",    "/v1/flows/{id}/versions",       h_flows_versions, PERM_FLOWS_READ,   0, NULL, 0 },
 	{ "GET",    "/v1/flows/{id}/versions/{version:int}", h_flows_version, PERM_FLOWS_READ, 0, NULL, 0 },
 	{ "GET",    "/v1/public/flows/{id}",         h_public_flow,   PERM_PUBLIC,        0, NULL, 0 },
+	/* -- integrations and secrets (issue: SecretsService and integrations) -- */
+	/* -- webhooks (issue: webhooks) -- */
+	/* -- upload sessions, tus uploads and media (issue: storage and uploads) -- */
+	/* -- media processing (issue: media worker) -- */
 };
 
 const struct route *router_routes(size_t *n)

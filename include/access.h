@@ -15,6 +15,9 @@ enum perm {
 	PERM_FLOWS_PUBLISH,
 	PERM_KEYS_READ,
 	PERM_KEYS_WRITE,
+	/* -- integrations and secrets -- */
+	/* -- webhooks -- */
+	/* -- uploads and media -- */
 	PERM__COUNT
 };
 

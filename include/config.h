@@ -25,7 +25,10 @@ struct config {
 	int job_block_ms;             /* ATRIUM_JOB_BLOCK_MS: XREADGROUP BLOCK */
 	int retention_days;           /* ATRIUM_RETENTION_DAYS: janitor keeps finished jobs this long */
 	const char *sql_dir;          /* ATRIUM_SQL_DIR: numbered migrations for atriumctl migrate */
-	const char *worker_queues;    /* ATRIUM_WORKER_QUEUES: comma list a worker binary serves (its default if unset) */
+	const char *worker_queues;
+	/* -- secrets and integrations -- */
+	/* -- webhooks and outbound HTTP -- */
+	/* -- storage, uploads and media -- */    /* ATRIUM_WORKER_QUEUES: comma list a worker binary serves (its default if unset) */
 };
 
 /* Fills c from the environment and defaults. On a bad value returns -1 with a message such as

@@ -29,6 +29,12 @@ err_t h_flows_versions(struct req *r);
 err_t h_flows_version(struct req *r);
 err_t h_public_flow(struct req *r);
 
+/* -- integrations and secrets: fcgi/integrations.c, fcgi/audit.c -- */
+
+/* -- webhooks: fcgi/webhooks.c -- */
+
+/* -- upload sessions, tus and media: fcgi/uploads.c, fcgi/media.c -- */
+
 /* Reads ?limit= and ?cursor= for keyset-paged lists (fcgi/flows.c). */
 err_t page_params(struct req *r, int *limit, const char **cursor) MUSTCHECK;
 

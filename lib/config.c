@@ -55,6 +55,9 @@ static const struct setting settings[] = {
 	INT("ATRIUM_RETENTION_DAYS", retention_days, 30, 1, 3650),
 	STR("ATRIUM_SQL_DIR", sql_dir, "sql"),
 	STR("ATRIUM_WORKER_QUEUES", worker_queues, ""),
+	/* -- secrets and integrations -- */
+	/* -- webhooks and outbound HTTP -- */
+	/* -- storage, uploads and media -- */
 };
 
 /* Strict decimal: optional '-', digits only, no spaces, no '+', nothing after, within [min, max]. */

@@ -9,7 +9,9 @@ cd "$(dirname "$0")/.."
 PKGS=(build-essential pkg-config libfcgi-dev libpq-dev libssl-dev libjson-c-dev libcurl4-openssl-dev
       libmagic-dev libhiredis-dev libcmocka-dev nginx redis-server postgresql-15 postgresql-15-hll
       python3-pytest python3-requests python3-psycopg2 wrk clang libclang-rt-14-dev universal-ctags
-      systemd openssl curl)
+      systemd openssl curl
+      libvips-dev libheif-dev libvips-tools libheif-examples libavformat-dev libavcodec-dev
+      libavutil-dev libswscale-dev clamav clamav-daemon iproute2 chromium)
 # nodejs is deliberately absent: the machine brings Node 20, and Debian's 18 would replace it.
 
 log() { printf 'deps: %s\n' "$*"; }

@@ -17,6 +17,9 @@ static const unsigned matrix[PERM__COUNT] = {
 	[PERM_FLOWS_PUBLISH] = R(ROLE_CREATOR) | R(ROLE_ADMIN) | R(ROLE_OWNER),
 	[PERM_KEYS_READ]     = R(ROLE_ADMIN) | R(ROLE_OWNER),
 	[PERM_KEYS_WRITE]    = R(ROLE_ADMIN) | R(ROLE_OWNER),
+	/* -- integrations and secrets -- */
+	/* -- webhooks -- */
+	/* -- uploads and media -- */
 };
 
 bool access_allows(enum role role, enum perm perm)

@@ -28,6 +28,8 @@ static err_t ops_fanout(db_t *db, arena_t *a, const struct event *ev, struct pro
 /* Every consumer of events. Webhooks, integrations and mail add one line each. */
 static const struct events_consumer consumers[] = {
 	{ "ops", ops_fanout },
+	/* -- webhooks: one delivery job per subscribed endpoint -- */
+	/* -- integrations: one run job per bound integration -- */
 };
 
 bool events_type_valid(const char *t)
