@@ -1,0 +1,47 @@
+/* secrets: SecretsService — tenant secrets sealed with AES-256-GCM under per-tenant data keys
+ * wrapped by versioned master keys (DESIGN §5). Plaintext exists only for the call that needs it. */
+#ifndef ATRIUM_SECRETS_H
+#define ATRIUM_SECRETS_H
+
+#include "arena.h"
+#include "common.h"
+#include "db.h"
+#include "err.h"
+
+/* Reads every master key version from dir (files "<version>.key", 64 hex characters) into locked,
+ * non-dumpable process memory. Call as root before dropping privileges (atrium-fcgi's master,
+ * worker_main's before_drop, atriumctl). 0, or -1 with a message in err. */
+int secrets_load_keys(const char *dir, char *err, size_t errlen) MUSTCHECK;
+
+/* Where a secret belongs: the AAD binds the ciphertext to all four, so a ciphertext copied to
+ * another tenant, table, row or field fails to open. */
+struct secret_owner {
+	const char *tenant_id;
+	const char *table;     /* "integrations", "webhook_endpoints", ... */
+	const char *row_id;
+	const char *field;     /* "api_token", "signing_secret", "headers.X-Api-Key", ... */
+};
+
+/* Seals plain (n bytes) for owner in the caller's transaction and stores it; ref_out receives the
+ * secret's id (the value of {"secret_ref": ...}). actor is the API key id (NULL for the system).
+ * Audited as "create". */
+err_t secrets_seal(db_t *db, arena_t *a, const struct secret_owner *owner, const void *plain,
+		   size_t n, const char *actor, char ref_out[UUID_STRLEN], struct problem *p) MUSTCHECK;
+
+/* Replaces the value behind ref (same owner), audited as "update". */
+err_t secrets_replace(db_t *db, arena_t *a, const struct secret_owner *owner, const char *ref,
+		      const void *plain, size_t n, const char *actor, struct problem *p) MUSTCHECK;
+
+/* Opens ref for owner. *plain (NUL-terminated, *n bytes) lives in the arena and is wiped when the
+ * arena is reset. Updates last_used_at/by. reason is audited when it is "reveal"; a failed
+ * decrypt is logged without plaintext, audited as "failed_decrypt" and answers ERR_INTERNAL with
+ * a clear detail. ERR_NOT_FOUND when ref does not exist for this owner. */
+err_t secrets_open(db_t *db, arena_t *a, const struct secret_owner *owner, const char *ref,
+		   const char *actor, const char *reason, char **plain, size_t *n,
+		   struct problem *p) MUSTCHECK;
+
+/* Deletes the secret (audited as "delete"). */
+err_t secrets_destroy(db_t *db, arena_t *a, const struct secret_owner *owner, const char *ref,
+		      const char *actor, struct problem *p) MUSTCHECK;
+
+#endif
