@@ -12,6 +12,11 @@ json_object *rows_json(arena_t *a, const PGresult *r, int row, int col);
  * when the result holds more than limit rows (the query asks for limit + 1), else null}. */
 json_object *rows_page(arena_t *a, const PGresult *r, int limit);
 
+/* Runs a keyset page query whose parameters are $1 tenant_id, $2 cursor (NULL on the first page)
+ * and $3 the row limit, selecting (json, id) ordered by id DESC; *out is rows_page() of it. */
+err_t rows_keyset(db_t *db, arena_t *a, const char *sql, const char *tenant_id, int limit,
+		  const char *cursor, json_object **out) MUSTCHECK;
+
 /* Query helpers for keyset paging: validated limit (1..200, default 50) and cursor (a UUID). */
 #define ROWS_LIMIT_MAX 200
 #define ROWS_LIMIT_DEFAULT 50

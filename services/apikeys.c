@@ -130,20 +130,11 @@ err_t apikeys_create(db_t *db, arena_t *a, const char *tenant_id, const char *na
 err_t apikeys_list(db_t *db, arena_t *a, const char *tenant_id, int limit, const char *cursor,
 		   json_object **out, struct problem *p)
 {
-	char lim[16];
-	PGresult *r;
-	err_t e;
-
 	(void)p;
-	snprintf(lim, sizeof(lim), "%d", limit + 1);
-	e = db_q(db, a, &r,
-		 "SELECT " KEY_JSON ", id FROM api_keys WHERE tenant_id = $1 AND ($2::uuid IS NULL OR id < $2) "
-		 "ORDER BY id DESC LIMIT $3",
-		 tenant_id, cursor, lim);
-	if (e != ERR_OK)
-		return e;
-	*out = rows_page(a, r, limit);
-	return ERR_OK;
+	return rows_keyset(db, a,
+			   "SELECT " KEY_JSON ", id FROM api_keys WHERE tenant_id = $1 "
+			   "AND ($2::uuid IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
+			   tenant_id, limit, cursor, out);
 }
 
 err_t apikeys_get(db_t *db, arena_t *a, const char *tenant_id, const char *id, json_object **out,

@@ -204,19 +204,11 @@ err_t flows_get(db_t *db, arena_t *a, const char *tenant_id, const char *id, jso
 err_t flows_list(db_t *db, arena_t *a, const char *tenant_id, int limit, const char *cursor,
 		 json_object **out, struct problem *p)
 {
-	char lim[16];
-	PGresult *r;
-	err_t e;
-
 	(void)p;
-	snprintf(lim, sizeof(lim), "%d", limit + 1);
-	e = db_q(db, a, &r,
-		 "SELECT " FLOW_JSON ", id FROM flows WHERE tenant_id = $1 AND ($2::uuid IS NULL OR id < $2) "
-		 "ORDER BY id DESC LIMIT $3",
-		 tenant_id, cursor, lim);
-	if (e == ERR_OK)
-		*out = rows_page(a, r, limit);
-	return e;
+	return rows_keyset(db, a,
+			   "SELECT " FLOW_JSON ", id FROM flows WHERE tenant_id = $1 "
+			   "AND ($2::uuid IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
+			   tenant_id, limit, cursor, out);
 }
 
 err_t flows_update(db_t *db, arena_t *a, const struct principal *who, const char *id,

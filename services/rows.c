@@ -1,4 +1,5 @@
 /* rows: turning query results into JSON (statements build one json column; we parse it) */
+#include <stdio.h>
 #include <string.h>
 
 #include "log.h"
@@ -21,6 +22,19 @@ json_object *rows_json(arena_t *a, const PGresult *r, int row, int col)
 		log_fatal("rows.json", "the database returned invalid JSON");
 	arena_cleanup_add(a, put_json, o);
 	return o;
+}
+
+err_t rows_keyset(db_t *db, arena_t *a, const char *sql, const char *tenant_id, int limit,
+		  const char *cursor, json_object **out)
+{
+	char lim[16];
+	PGresult *r;
+	err_t e;
+
+	snprintf(lim, sizeof(lim), "%d", limit + 1);   /* one more row tells whether a next page exists */
+	if ((e = db_q(db, a, &r, sql, tenant_id, cursor, lim)) == ERR_OK)
+		*out = rows_page(a, r, limit);
+	return e;
 }
 
 json_object *rows_page(arena_t *a, const PGresult *r, int limit)

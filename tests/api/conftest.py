@@ -5,33 +5,15 @@ scripts/test.sh exports $STACK_DIR/stack.env; when run by hand, point STACK_DIR 
 import json
 import os
 import subprocess
+import sys
 import uuid
 
 import psycopg2
 import pytest
 import requests
 
-
-def _load_env_file(path):
-    env = {}
-    with open(path) as f:
-        for line in f:
-            line = line.strip()
-            if not line or line.startswith("#") or "=" not in line:
-                continue
-            k, v = line.split("=", 1)
-            env[k] = v.strip('"')
-    return env
-
-
-def stack_env():
-    env = dict(os.environ)
-    stack_dir = env.get("STACK_DIR")
-    if stack_dir and "ATRIUM_BASE_URL" not in env:
-        env.update(_load_env_file(os.path.join(stack_dir, "stack.env")))
-    if "ATRIUM_BASE_URL" not in env:
-        pytest.exit("no stack: run through `make test`, or export STACK_DIR of a running stack", 2)
-    return env
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from stackenv import load_env_file as _load_env_file, stack_env  # noqa: E402
 
 
 ENV = stack_env()

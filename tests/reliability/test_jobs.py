@@ -7,30 +7,15 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 
 import psycopg2
 import pytest
 
 
-def _load_env_file(path):
-    env = {}
-    with open(path) as f:
-        for line in f:
-            line = line.strip()
-            if line and not line.startswith("#") and "=" in line:
-                k, v = line.split("=", 1)
-                env[k] = v.strip('"')
-    return env
-
-
-def _stack_env():
-    env = dict(os.environ)
-    if env.get("STACK_DIR") and "ATRIUM_STACK" not in env:
-        env.update(_load_env_file(os.path.join(env["STACK_DIR"], "stack.env")))
-    if "ATRIUM_STACK" not in env:
-        pytest.exit("no stack: run through `make test`, or export STACK_DIR of a running test stack", 2)
-    return env
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from stackenv import load_env_file as _load_env_file, stack_env as _stack_env  # noqa: E402
 
 
 ENV = _stack_env()

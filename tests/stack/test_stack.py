@@ -8,6 +8,7 @@ import pwd
 import re
 import stat
 import subprocess
+import sys
 import uuid
 
 import psycopg2
@@ -16,15 +17,8 @@ import requests
 from requests.adapters import HTTPAdapter
 
 
-def load_env(path):
-    env = {}
-    with open(path) as f:
-        for line in f:
-            line = line.strip()
-            if line and not line.startswith("#") and "=" in line:
-                k, v = line.split("=", 1)
-                env[k] = v.strip('"')
-    return env
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from stackenv import load_env_file as load_env  # noqa: E402
 
 
 if not os.environ.get("STACK_DIR"):
