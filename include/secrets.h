@@ -7,6 +7,7 @@
 #include "common.h"
 #include "db.h"
 #include "err.h"
+#include "json.h"
 
 /* Reads every master key version from dir (files "<version>.key", 64 hex characters) into locked,
  * non-dumpable process memory. Call as root before dropping privileges (atrium-fcgi's master,
@@ -35,7 +36,10 @@ err_t secrets_replace(db_t *db, arena_t *a, const struct secret_owner *owner, co
 /* Opens ref for owner. *plain (NUL-terminated, *n bytes) lives in the arena and is wiped when the
  * arena is reset. Updates last_used_at/by. reason is audited when it is "reveal"; a failed
  * decrypt is logged without plaintext, audited as "failed_decrypt" and answers ERR_INTERNAL with
- * a clear detail. ERR_NOT_FOUND when ref does not exist for this owner. */
+ * a clear detail. ERR_NOT_FOUND when ref does not exist for this owner. So that the
+ * failed_decrypt row survives the caller's inevitable rollback, a failed decrypt rolls back the
+ * caller's transaction, commits the audit row alone and returns with a fresh transaction open
+ * (same tenant), which the caller then rolls back as usual. */
 err_t secrets_open(db_t *db, arena_t *a, const struct secret_owner *owner, const char *ref,
 		   const char *actor, const char *reason, char **plain, size_t *n,
 		   struct problem *p) MUSTCHECK;
@@ -43,5 +47,16 @@ err_t secrets_open(db_t *db, arena_t *a, const struct secret_owner *owner, const
 /* Deletes the secret (audited as "delete"). */
 err_t secrets_destroy(db_t *db, arena_t *a, const struct secret_owner *owner, const char *ref,
 		      const char *actor, struct problem *p) MUSTCHECK;
+
+/* The newest master key version loaded (0 when none). */
+int secrets_newest_key(void);
+
+/* atriumctl keys rotate, as the schema owner across tenants: rewraps every data key not yet under
+ * the newest loaded master key (secret rows are untouched); *rewrapped counts them. Audited as
+ * "rotate" per data key. */
+err_t secrets_rewrap(db_t *db, arena_t *a, int *rewrapped, struct problem *p) MUSTCHECK;
+
+/* atriumctl keys status: {"loaded": [versions], "newest": n, "data_keys_by_version": {"1": n}}. */
+err_t secrets_key_status(db_t *db, arena_t *a, json_object **out, struct problem *p) MUSTCHECK;
 
 #endif
