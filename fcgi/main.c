@@ -14,6 +14,7 @@
 #include "config.h"
 #include "crypto.h"
 #include "log.h"
+#include "secrets.h"
 #include "proc.h"
 #include "queue.h"
 #include "request.h"
@@ -230,7 +231,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	log_init("atrium-fcgi", (enum log_level)cfg.log_level);
-	if ((fd = listen_socket(&cfg, err, sizeof(err))) < 0 ||
+	/* The master keys are root-only: read them before dropping privileges (DESIGN §5). */
+	if (secrets_load_keys(cfg.keys_dir, err, sizeof(err)) != 0 ||
+	    (fd = listen_socket(&cfg, err, sizeof(err))) < 0 ||
 	    proc_drop_privileges(cfg.user, err, sizeof(err)) != 0) {
 		log_error("fcgi.start_failed", LF_STR("error", err));
 		return 1;

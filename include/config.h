@@ -27,6 +27,9 @@ struct config {
 	const char *sql_dir;          /* ATRIUM_SQL_DIR: numbered migrations for atriumctl migrate */
 	const char *worker_queues;
 	/* -- secrets and integrations -- */
+	const char *google_token_url;   /* ATRIUM_GOOGLE_TOKEN_URL: OAuth token endpoint for service accounts */
+	const char *sheets_base_url;    /* ATRIUM_SHEETS_BASE_URL: Google Sheets API base */
+	const char *intercom_base_url;  /* ATRIUM_INTERCOM_BASE_URL: Intercom API base */
 	/* -- webhooks and outbound HTTP -- */
 	/* -- storage, uploads and media -- */    /* ATRIUM_WORKER_QUEUES: comma list a worker binary serves (its default if unset) */
 };

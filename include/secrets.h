@@ -5,6 +5,7 @@
 
 #include "arena.h"
 #include "common.h"
+#include "config.h"
 #include "db.h"
 #include "err.h"
 #include "json.h"
@@ -13,6 +14,9 @@
  * non-dumpable process memory. Call as root before dropping privileges (atrium-fcgi's master,
  * worker_main's before_drop, atriumctl). 0, or -1 with a message in err. */
 int secrets_load_keys(const char *dir, char *err, size_t errlen) MUSTCHECK;
+
+/* worker_def.before_drop for workers that decrypt: secrets_load_keys(cfg->keys_dir, ...). */
+int secrets_before_drop(const struct config *cfg, char *err, size_t errlen) MUSTCHECK;
 
 /* Where a secret belongs: the AAD binds the ciphertext to all four, so a ciphertext copied to
  * another tenant, table, row or field fails to open. */

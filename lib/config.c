@@ -56,6 +56,9 @@ static const struct setting settings[] = {
 	STR("ATRIUM_SQL_DIR", sql_dir, "sql"),
 	STR("ATRIUM_WORKER_QUEUES", worker_queues, ""),
 	/* -- secrets and integrations -- */
+	STR("ATRIUM_GOOGLE_TOKEN_URL", google_token_url, "https://oauth2.googleapis.com/token"),
+	STR("ATRIUM_SHEETS_BASE_URL", sheets_base_url, "https://sheets.googleapis.com"),
+	STR("ATRIUM_INTERCOM_BASE_URL", intercom_base_url, "https://api.intercom.io"),
 	/* -- webhooks and outbound HTTP -- */
 	/* -- storage, uploads and media -- */
 };

@@ -158,6 +158,11 @@ int secrets_load_keys(const char *dir, char *err, size_t errlen)
 	return rc;
 }
 
+int secrets_before_drop(const struct config *cfg, char *err, size_t errlen)
+{
+	return secrets_load_keys(cfg->keys_dir, err, errlen);
+}
+
 static const unsigned char *master_key(int version)
 {
 	for (size_t i = 0; i < nkeys; i++)

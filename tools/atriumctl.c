@@ -16,6 +16,7 @@ static const struct command commands[] = {
 	{ "migrate", ctl_migrate, "migrate                      apply pending sql/ migrations (as ATRIUM_DB_OWNER)" },
 	{ "tenant",  ctl_tenant,  "tenant create --name NAME     create a tenant and print its owner API key as JSON" },
 	{ "jobs",    ctl_jobs,    "jobs list|show|retry ...     inspect and retry durable jobs (see `atriumctl jobs help`)" },
+	{ "keys",    ctl_keys,    "keys status|rotate|retire N   master key versions; rotate adds one and rewraps data keys" },
 };
 
 static int usage(FILE *f)

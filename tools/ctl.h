@@ -9,5 +9,6 @@
 int ctl_migrate(const struct config *cfg, int argc, char **argv);
 int ctl_tenant(const struct config *cfg, int argc, char **argv);
 int ctl_jobs(const struct config *cfg, int argc, char **argv);
+int ctl_keys(const struct config *cfg, int argc, char **argv);
 
 #endif
