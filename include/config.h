@@ -32,6 +32,17 @@ struct config {
 	const char *intercom_base_url;  /* ATRIUM_INTERCOM_BASE_URL: Intercom API base */
 	/* -- webhooks and outbound HTTP -- */
 	/* -- storage, uploads and media -- */    /* ATRIUM_WORKER_QUEUES: comma list a worker binary serves (its default if unset) */
+	/* media processing (atrium-media; services/media_pipeline.c) */
+	const char *media_scanner;    /* ATRIUM_MEDIA_SCANNER: clamd | none (none is warned about at start-up) */
+	const char *clamd_socket;     /* ATRIUM_CLAMD_SOCKET: clamd's unix socket */
+	int media_max_mpixels;        /* ATRIUM_MEDIA_MAX_MPIXELS: per image frame, in megapixels */
+	int media_max_frames;         /* ATRIUM_MEDIA_MAX_FRAMES: animated images */
+	int media_max_video_s;        /* ATRIUM_MEDIA_MAX_VIDEO_S */
+	int media_max_audio_s;        /* ATRIUM_MEDIA_MAX_AUDIO_S */
+	int media_max_video_pixels;   /* ATRIUM_MEDIA_MAX_VIDEO_PIXELS: width x height (4K: 4096 x 2160) */
+	int media_cpu_s;              /* ATRIUM_MEDIA_CPU_S: RLIMIT_CPU of a decoding child */
+	int media_mem_mb;             /* ATRIUM_MEDIA_MEM_MB: RLIMIT_AS of a decoding child */
+	int media_timeout_s;          /* ATRIUM_MEDIA_TIMEOUT_S: wall clock per asset, then SIGKILL */
 };
 
 /* Fills c from the environment and defaults. On a bad value returns -1 with a message such as

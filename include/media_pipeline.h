@@ -3,6 +3,7 @@
 #define ATRIUM_MEDIA_PIPELINE_H
 
 #include "common.h"
+#include "config.h"
 #include "err.h"
 
 #define MEDIA_VARIANTS_MAX 3
@@ -65,6 +66,10 @@ struct media_result {
 
 /* Defaults for every limit (the config's defaults too). */
 void media_opts_defaults(struct media_opts *o);
+
+/* The options from the config (ATRIUM_MEDIA_*, ATRIUM_CLAMD_SOCKET). -1 with a message naming
+ * the setting when ATRIUM_MEDIA_SCANNER is neither "clamd" nor "none". */
+int media_opts_from_config(const struct config *c, struct media_opts *o, char *err, size_t errlen) MUSTCHECK;
 
 /* The whole pipeline for the file at path: scan (in this process: clamd does the parsing), then
  * detection, validation and conversion in a forked child under setrlimit CPU/AS and a wall-clock

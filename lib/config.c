@@ -61,6 +61,17 @@ static const struct setting settings[] = {
 	STR("ATRIUM_INTERCOM_BASE_URL", intercom_base_url, "https://api.intercom.io"),
 	/* -- webhooks and outbound HTTP -- */
 	/* -- storage, uploads and media -- */
+	/* media processing */
+	STR("ATRIUM_MEDIA_SCANNER", media_scanner, "clamd"),
+	STR("ATRIUM_CLAMD_SOCKET", clamd_socket, "/run/atrium/clamd.sock"),
+	INT("ATRIUM_MEDIA_MAX_MPIXELS", media_max_mpixels, 50, 1, 1000),
+	INT("ATRIUM_MEDIA_MAX_FRAMES", media_max_frames, 100, 1, 10000),
+	INT("ATRIUM_MEDIA_MAX_VIDEO_S", media_max_video_s, 600, 1, 86400),
+	INT("ATRIUM_MEDIA_MAX_AUDIO_S", media_max_audio_s, 1800, 1, 86400),
+	INT("ATRIUM_MEDIA_MAX_VIDEO_PIXELS", media_max_video_pixels, 4096 * 2160, 1, 100000000),
+	INT("ATRIUM_MEDIA_CPU_S", media_cpu_s, 60, 1, 3600),
+	INT("ATRIUM_MEDIA_MEM_MB", media_mem_mb, 1024, 128, 65536),
+	INT("ATRIUM_MEDIA_TIMEOUT_S", media_timeout_s, 120, 1, 3600),
 };
 
 /* Strict decimal: optional '-', digits only, no spaces, no '+', nothing after, within [min, max]. */

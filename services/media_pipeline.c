@@ -34,6 +34,27 @@ void media_opts_defaults(struct media_opts *o)
 	};
 }
 
+int media_opts_from_config(const struct config *c, struct media_opts *o, char *err, size_t errlen)
+{
+	media_opts_defaults(o);
+	if (strcmp(c->media_scanner, "clamd") != 0 && strcmp(c->media_scanner, "none") != 0) {
+		snprintf(err, errlen, "ATRIUM_MEDIA_SCANNER: must be one of clamd, none, got \"%s\"",
+			 c->media_scanner);
+		return -1;
+	}
+	o->scanner = c->media_scanner;
+	o->clamd_socket = c->clamd_socket;
+	o->max_pixels = (long long)c->media_max_mpixels * 1000000;
+	o->max_frames = c->media_max_frames;
+	o->max_video_s = c->media_max_video_s;
+	o->max_audio_s = c->media_max_audio_s;
+	o->max_video_pixels = c->media_max_video_pixels;
+	o->cpu_s = c->media_cpu_s;
+	o->mem_bytes = (long long)c->media_mem_mb << 20;
+	o->timeout_s = c->media_timeout_s;
+	return 0;
+}
+
 void media_reject(struct media_result *out, const char *reason, const char *fmt, ...)
 {
 	va_list ap;
