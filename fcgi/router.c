@@ -33,6 +33,15 @@ static const struct route routes[] = {
 	{ "GET",    "/v1/flows/{id}/versions/{version:int}", h_flows_version, PERM_FLOWS_READ, 0, NULL, 0 },
 	{ "GET",    "/v1/public/flows/{id}",         h_public_flow,   PERM_PUBLIC,        0, NULL, 0 },
 	/* -- integrations and secrets (issue: SecretsService and integrations) -- */
+	{ "GET",    "/v1/integration-types",         h_integration_types, PERM_AUTHENTICATED, 0, NULL, 0 },
+	{ "GET",    "/v1/integrations",              h_integrations_list, PERM_INTEGRATIONS_READ, 0, NULL, 0 },
+	{ "POST",   "/v1/integrations",              h_integrations_create, PERM_INTEGRATIONS_WRITE, 64 * KB, integration_body, 0 },
+	{ "GET",    "/v1/integrations/{id}",         h_integrations_get, PERM_INTEGRATIONS_READ, 0, NULL, 0 },
+	{ "PATCH",  "/v1/integrations/{id}",         h_integrations_update, PERM_INTEGRATIONS_WRITE, 64 * KB, integration_patch_body, 0 },
+	{ "DELETE", "/v1/integrations/{id}",         h_integrations_delete, PERM_INTEGRATIONS_WRITE, 0, NULL, 0 },
+	{ "POST",   "/v1/integrations/{id}/test",    h_integrations_test, PERM_INTEGRATIONS_WRITE, 32 * KB, integration_test_body, 0 },
+	{ "GET",    "/v1/integrations/{id}/runs",    h_integrations_runs, PERM_INTEGRATIONS_READ, 0, NULL, 0 },
+	{ "GET",    "/v1/audit-log",                 h_audit_log,     PERM_AUDIT_READ,    0, NULL, 0 },
 	/* -- webhooks (issue: webhooks) -- */
 	/* -- upload sessions, tus uploads and media (issue: storage and uploads) -- */
 	/* -- media processing (issue: media worker) -- */

@@ -16,6 +16,9 @@ enum perm {
 	PERM_KEYS_READ,
 	PERM_KEYS_WRITE,
 	/* -- integrations and secrets -- */
+	PERM_INTEGRATIONS_READ,   /* owner, admin, developer */
+	PERM_INTEGRATIONS_WRITE,  /* owner, admin */
+	PERM_AUDIT_READ,          /* owner, admin */
 	/* -- webhooks -- */
 	/* -- uploads and media -- */
 	PERM__COUNT

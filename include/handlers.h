@@ -30,6 +30,16 @@ err_t h_flows_version(struct req *r);
 err_t h_public_flow(struct req *r);
 
 /* -- integrations and secrets: fcgi/integrations.c, fcgi/audit.c -- */
+extern const struct jv_field integration_body[], integration_patch_body[], integration_test_body[];
+err_t h_integration_types(struct req *r);
+err_t h_integrations_list(struct req *r);
+err_t h_integrations_create(struct req *r);
+err_t h_integrations_get(struct req *r);
+err_t h_integrations_update(struct req *r);
+err_t h_integrations_delete(struct req *r);
+err_t h_integrations_test(struct req *r);
+err_t h_integrations_runs(struct req *r);
+err_t h_audit_log(struct req *r);
 
 /* -- webhooks: fcgi/webhooks.c -- */
 

@@ -18,6 +18,9 @@ static const unsigned matrix[PERM__COUNT] = {
 	[PERM_KEYS_READ]     = R(ROLE_ADMIN) | R(ROLE_OWNER),
 	[PERM_KEYS_WRITE]    = R(ROLE_ADMIN) | R(ROLE_OWNER),
 	/* -- integrations and secrets -- */
+	[PERM_INTEGRATIONS_READ]  = R(ROLE_DEVELOPER) | R(ROLE_ADMIN) | R(ROLE_OWNER),
+	[PERM_INTEGRATIONS_WRITE] = R(ROLE_ADMIN) | R(ROLE_OWNER),
+	[PERM_AUDIT_READ]         = R(ROLE_ADMIN) | R(ROLE_OWNER),
 	/* -- webhooks -- */
 	/* -- uploads and media -- */
 };

@@ -3,6 +3,7 @@
 
 #include "crypto.h"
 #include "events.h"
+#include "integrations.h"
 #include "log.h"
 #include "queue.h"
 
@@ -30,6 +31,7 @@ static const struct events_consumer consumers[] = {
 	{ "ops", ops_fanout },
 	/* -- webhooks: one delivery job per subscribed endpoint -- */
 	/* -- integrations: one run job per bound integration -- */
+	{ "integrations", integrations_fanout },
 };
 
 bool events_type_valid(const char *t)
