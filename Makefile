@@ -54,9 +54,9 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
 MEDIA_PKGS := vips libavformat libavcodec libavutil libswscale
 $(BUILD)/obj/services/media_%.o $(BUILD)/obj/tests/unit/test_media_%.o: CFLAGS += $(shell pkg-config --cflags $(MEDIA_PKGS))
 $(BUILD)/obj/tests/media/%.o: CFLAGS += $(shell pkg-config --cflags $(MEDIA_PKGS))
-$(BUILD)/atrium-media $(BUILD)/tests/test_media_% $(BUILD)/tests/media_run: LDLIBS += $(shell pkg-config --libs $(MEDIA_PKGS))
-units: $(BUILD)/tests/media_run
-$(BUILD)/tests/media_run: $(BUILD)/obj/tests/media/media_run.o $(LIB)
+$(BUILD)/atrium-media $(BUILD)/tests/test_media_% $(BUILD)/tests/media_run $(BUILD)/tests/media_worker: LDLIBS += $(shell pkg-config --libs $(MEDIA_PKGS))
+units: $(BUILD)/tests/media_run $(BUILD)/tests/media_worker
+$(BUILD)/tests/media_run $(BUILD)/tests/media_worker: $(BUILD)/tests/media_%: $(BUILD)/obj/tests/media/media_%.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -43,6 +43,7 @@ struct config {
 	int media_cpu_s;              /* ATRIUM_MEDIA_CPU_S: RLIMIT_CPU of a decoding child */
 	int media_mem_mb;             /* ATRIUM_MEDIA_MEM_MB: RLIMIT_AS of a decoding child */
 	int media_timeout_s;          /* ATRIUM_MEDIA_TIMEOUT_S: wall clock per asset, then SIGKILL */
+	const char *media_work_dir;   /* ATRIUM_MEDIA_WORK_DIR: where decoding children write variants */
 };
 
 /* Fills c from the environment and defaults. On a bad value returns -1 with a message such as

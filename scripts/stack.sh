@@ -115,6 +115,7 @@ prepare_dirs() {
 	mkdir -p "$DIR"/{pg,run,log,tls} "$DIR"/nginx/{conf,logs,tmp}
 	chmod 755 "$DIR"/{pg,run,log,tls,nginx}
 	install -d -m 0700 -o root -g root "$DIR/keys"
+	install -d -m 0750 -o atrium-worker -g atrium "$DIR/media-work"
 	install -d -m 0750 -o redis -g atrium "$DIR/redis"
 	if [ "$PROFILE" = run ]; then
 		ln -sfn "$DIR" "$ROOT/.run"
@@ -160,6 +161,7 @@ write_env() {
 		# -- media processing (clamd) --
 		echo "ATRIUM_MEDIA_SCANNER=clamd"
 		echo "ATRIUM_CLAMD_SOCKET=$DIR/clamd/run/clamd.sock"
+		echo "ATRIUM_MEDIA_WORK_DIR=$DIR/media-work"
 		if [ "$PROFILE" = test ]; then
 			echo "ATRIUM_JOB_LEASE_MS=3000"
 			echo "ATRIUM_JOB_SWEEP_MS=500"

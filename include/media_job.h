@@ -1,0 +1,43 @@
+/* media_job: the atrium-media job that takes one asset through the pipeline and records the outcome */
+#ifndef ATRIUM_MEDIA_JOB_H
+#define ATRIUM_MEDIA_JOB_H
+
+#include "media_pipeline.h"
+#include "worker.h"
+
+#define MEDIA_JOB_KIND "media.process"
+#define MEDIA_QUEUE "media"
+
+/* What the worker binary supplies around the pipeline: where an asset's bytes are read from and
+ * where its variants and state go (the StorageAdapter and the asset table of the uploads side).
+ * Every hook may be NULL: then the input is the payload's "path", variants stay in the work
+ * directory, a rejected input is unlinked, and only media_results records the state. Hooks run
+ * inside the job's transaction (tenant set); ctx is theirs. */
+struct media_job_hooks {
+	err_t (*fetch)(void *ctx, db_t *db, arena_t *a, const char *tenant_id, const char *asset_id,
+		       json_object *payload, const char **path);
+	err_t (*store)(void *ctx, db_t *db, arena_t *a, const char *tenant_id, const char *asset_id,
+		       const struct media_variant *v);
+	err_t (*set_state)(void *ctx, db_t *db, arena_t *a, const char *tenant_id, const char *asset_id,
+			   const struct media_result *r);
+	err_t (*discard)(void *ctx, db_t *db, arena_t *a, const char *tenant_id, const char *asset_id,
+			 const char *path);
+	void *ctx;
+};
+
+/* Once per process, before worker_main's loop: the options (media_opts_from_config), the hooks
+ * (copied; NULL = none) and a directory for the children's output (must exist, writable). */
+void media_job_init(const struct media_opts *o, const struct media_job_hooks *h, const char *work_dir);
+
+/* The job_fn of MEDIA_JOB_KIND; payload {"asset_id": uuid, "path": "..."}. A pipeline failure
+ * (crash, limit, clamd down) is retried while attempts remain; the last one records the asset
+ * rejected with reason processing_failed. Ready and rejected are recorded in media_results and
+ * announced by events_emit() as media.ready / media.rejected, all in the job's transaction. */
+err_t media_job_process(struct worker *w, const struct job *job, json_object *payload, arena_t *a,
+			struct job_result *res) MUSTCHECK;
+
+/* Pure: the event data of a result (asset_id, state, reason, kind, mime, width, height,
+ * duration_ms, codecs, page_count, color, scanner, variants). Released with a. */
+json_object *media_job_event_data(arena_t *a, const char *asset_id, const struct media_result *r);
+
+#endif

@@ -1,0 +1,256 @@
+"""The media.process job end to end against the test stack (PostgreSQL, Redis, clamd): each committed
+fixture goes through a worker running services/media_job.c (build/tests/media_worker, started here
+by hand until atrium-media carries the pipeline), and the tests read media_results, the events and
+the variant files. Jobs are enqueued with build/atriumctl, inspected as postgres."""
+import json
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import psycopg2
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from stackenv import load_env_file, stack_env  # noqa: E402
+
+ENV = stack_env()
+ROOT = ENV.get("ATRIUM_ROOT", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
+DIR = ENV["STACK_DIR"]
+FIX = os.path.join(ROOT, "tests", "fixtures", "media")
+WORKER = os.path.join(ROOT, "build", "tests", "media_worker")
+WORK = os.path.join(DIR, "media-work")
+INBOX = os.path.join(DIR, "media-in")
+# The decoding child's budget in these tests: exhaust.png (49 MP interlaced, 196 MB decoded)
+# does not fit, every other fixture does (tests/unit/test_media_pipeline.c checks the same).
+MEM_MB = "448"
+MAX_ATTEMPTS = "2"
+
+# fixture -> (state, reason, kind)
+EXPECTED = {
+    "rotated.jpg": ("ready", None, "image"),
+    "iphone.heic": ("ready", None, "image"),
+    "plain.png": ("ready", None, "image"),
+    "animated.gif": ("ready", None, "image"),
+    "still.webp": ("ready", None, "image"),
+    "polyglot.jpg": ("ready", None, "image"),
+    "photo12mp.jpg": ("ready", None, "image"),
+    "short.mp4": ("ready", None, "video"),
+    "short.mp3": ("ready", None, "audio"),
+    "doc.pdf": ("ready", None, "document"),
+    "truncated.jpg": ("rejected", "corrupt", "image"),
+    "bomb.png": ("rejected", "too_many_pixels", "image"),
+    "script.svg": ("rejected", "unsupported_type", None),
+    "eicar.com": ("rejected", "infected", None),
+    "long.mp4": ("rejected", "too_long", "video"),
+    "hls.mp4": ("rejected", "unsupported_type", None),
+    "exhaust.png": ("rejected", "processing_failed", "image"),
+}
+
+
+def q(sql, *args):
+    c = psycopg2.connect(host=ENV["PGHOST"], port=ENV["PGPORT"], dbname="atrium", user="postgres")
+    try:
+        with c, c.cursor() as cur:
+            cur.execute(sql, args)
+            return cur.fetchall() if cur.description else None
+    finally:
+        c.close()
+
+
+def ctl(*args):
+    env = dict(os.environ)
+    env.update(load_env_file(ENV["ATRIUM_ENV_FILE"]))
+    env["ATRIUM_JOB_MAX_ATTEMPTS"] = MAX_ATTEMPTS
+    p = subprocess.run([os.path.join(ROOT, "build", "atriumctl"), "jobs", *args], env=env,
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, f"atriumctl jobs {args}: {p.stderr}"
+    return json.loads(p.stdout)
+
+
+def wait_for(cond, timeout, what):
+    end = time.time() + timeout
+    while time.time() < end:
+        v = cond()
+        if v:
+            return v
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def tenant():
+    return q("SELECT id::text FROM tenants ORDER BY created_at LIMIT 1")[0][0]
+
+
+@pytest.fixture(scope="module")
+def worker():
+    if not os.access(WORKER, os.X_OK):
+        pytest.fail(f"{WORKER} is missing: make units builds it")
+    env = dict(os.environ)
+    env.update(load_env_file(ENV["ATRIUM_ENV_FILE"]))
+    env["ATRIUM_USER"] = "atrium-worker"
+    env["ATRIUM_MEDIA_MEM_MB"] = MEM_MB
+    os.makedirs(WORK, exist_ok=True)
+    u = pwd.getpwnam("atrium-worker")
+    os.chown(WORK, u.pw_uid, u.pw_gid)
+    os.makedirs(INBOX, exist_ok=True)
+    os.chown(INBOX, u.pw_uid, u.pw_gid)
+    log = open(os.path.join(DIR, "log", "media-test-worker.log"), "ab")
+    p = subprocess.Popen([WORKER], env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                         cwd=DIR, start_new_session=True)
+    time.sleep(0.5)
+    assert p.poll() is None, "media_worker exited at start (see log/media-test-worker.log)"
+    yield p
+    p.send_signal(signal.SIGTERM)
+    p.wait(timeout=30)
+    log.close()
+
+
+def stage(name):
+    """A copy of the fixture the worker may read and delete (a rejection deletes the bytes)."""
+    dst = os.path.join(INBOX, f"{uuid.uuid4()}-{name}")
+    shutil.copyfile(os.path.join(FIX, name), dst)
+    u = pwd.getpwnam("atrium-worker")
+    os.chown(dst, u.pw_uid, u.pw_gid)
+    return dst
+
+
+def process(tenant, names):
+    """Enqueues every fixture at once (one batch), waits for all; {name: (asset_id, job_id, path)}."""
+    jobs = {}
+    for name in names:
+        asset, path = str(uuid.uuid4()), stage(name)
+        jid = ctl("enqueue", "--tenant", tenant, "--queue", "media", "--kind", "media.process",
+                  "--payload", json.dumps({"asset_id": asset, "path": path}))["id"]
+        jobs[name] = (asset, jid, path)
+
+    def done():
+        ids = [j for _, j, _ in jobs.values()]
+        rows = q("SELECT count(*) FROM jobs WHERE id = ANY(%s::uuid[]) AND state IN ('succeeded', 'dead')", ids)
+        return rows[0][0] == len(ids)
+    wait_for(done, 120, "every media job to finish")
+    return jobs
+
+
+def result(tenant, asset):
+    rows = q("SELECT state, reason, scanner, kind, mime, width, height, duration_ms, codecs, page_count,"
+             " color, variants, peak_rss_kb, detail FROM media_results WHERE tenant_id = %s AND asset_id = %s",
+             tenant, asset)
+    assert rows, f"no media_results row for {asset}"
+    keys = ["state", "reason", "scanner", "kind", "mime", "width", "height", "duration_ms", "codecs",
+            "page_count", "color", "variants", "peak_rss_kb", "detail"]
+    return dict(zip(keys, rows[0]))
+
+
+@pytest.fixture(scope="module")
+def batch(tenant, worker):
+    return process(tenant, list(EXPECTED))
+
+
+def variant_file(job_id, v):
+    ext = {"image/jpeg": "jpg", "image/png": "png", "image/gif": "gif", "image/webp": "webp"}[v["mime"]]
+    return os.path.join(WORK, job_id, f"{v['name']}.{ext}")
+
+
+def test_every_fixture_reaches_its_final_state(tenant, batch):
+    """One batch: the crashing/exhausting fixture is rejected, every other one as expected."""
+    got = {}
+    for name, (asset, _, _) in batch.items():
+        r = result(tenant, asset)
+        got[name] = (r["state"], r["reason"], r["kind"])
+    assert got == EXPECTED
+
+
+def test_scanner_recorded_and_infected_bytes_deleted(tenant, batch):
+    for name, (asset, _, path) in batch.items():
+        r = result(tenant, asset)
+        assert r["scanner"] == "clamd", name
+        if r["state"] == "rejected":
+            assert not os.path.exists(path), f"{name}: rejected bytes still on disk"
+        else:
+            assert os.path.exists(path), name
+    r = result(tenant, batch["eicar.com"][0])
+    assert "EICAR" in r["detail"]
+
+
+def test_events_announce_each_outcome(tenant, batch):
+    for name, (asset, _, _) in batch.items():
+        rows = q("SELECT type, payload FROM events WHERE tenant_id = %s AND payload->>'asset_id' = %s", tenant, asset)
+        want = "media.ready" if EXPECTED[name][0] == "ready" else "media.rejected"
+        assert [r[0] for r in rows] == [want], name
+        assert rows[0][1]["state"] == EXPECTED[name][0]
+        assert rows[0][1].get("reason") == EXPECTED[name][1]
+
+
+def test_exhausting_fixture_was_retried_before_rejection(tenant, batch):
+    _, jid, _ = batch["exhaust.png"]
+    n = q("SELECT count(*) FROM job_attempts WHERE job_id = %s", jid)[0][0]
+    assert n == int(MAX_ATTEMPTS)
+
+
+def test_variant_dimensions_and_preview_metadata(tenant, batch):
+    r = result(tenant, batch["photo12mp.jpg"][0])
+    dims = {v["name"]: (v["width"], v["height"]) for v in r["variants"]}
+    assert dims == {"original": (4000, 3000), "preview": (1280, 960), "thumb": (256, 192)}
+    assert (r["width"], r["height"]) == (4000, 3000)
+    assert r["color"].startswith("#") and len(r["color"]) == 7
+    r = result(tenant, batch["short.mp4"][0])
+    assert (r["width"], r["height"], r["codecs"]) == (320, 240, "h264,aac")
+    assert 1500 <= r["duration_ms"] <= 2500
+    assert [(v["name"], v["width"], v["height"]) for v in r["variants"]] == [("thumb", 256, 192)]
+    r = result(tenant, batch["short.mp3"][0])
+    assert r["kind"] == "audio" and r["codecs"] == "mp3" and r["variants"] == []
+    assert result(tenant, batch["doc.pdf"][0])["page_count"] == 2
+
+
+def test_gps_gone_from_every_stored_variant(tenant, batch):
+    checked = 0
+    for name in ("rotated.jpg", "iphone.heic", "polyglot.jpg"):
+        asset, jid, _ = batch[name]
+        for v in result(tenant, asset)["variants"]:
+            data = open(variant_file(jid, v), "rb").read()
+            assert b"Exif\x00\x00" not in data, f"{name} {v['name']}: EXIF left"
+            assert b"iPhone" not in data and b"GPS" not in data, f"{name} {v['name']}"
+            checked += 1
+    assert checked == 9
+
+
+def test_heic_is_an_upright_jpeg(tenant, batch):
+    """iphone.heic stores 512x384 with irot 270 (90 clockwise): displayed 384x512, and the pixel
+    that testsrc2 puts at the stored bottom-left (red) is at the top-left."""
+    asset, jid, _ = batch["iphone.heic"]
+    r = result(tenant, asset)
+    orig = [v for v in r["variants"] if v["name"] == "original"][0]
+    assert orig["mime"] == "image/jpeg" and (orig["width"], orig["height"]) == (384, 512)
+    path = variant_file(jid, orig)
+    assert open(path, "rb").read(3) == b"\xff\xd8\xff"
+    px = subprocess.run(["vips", "getpoint", path, "5", "5"], capture_output=True, text=True).stdout.split()
+    red, green, blue = (float(x) for x in px[:3])
+    assert red > 200 and green < 60 and blue < 60, px
+
+
+def test_decoding_child_peak_rss_within_1_5x_vipsthumbnail(tenant, batch, tmp_path):
+    """Peak RSS of the decoding child (wait4) against vipsthumbnail's (getrusage) on the same
+    file, measured in this test: the bomb (refused from its header) and a 12 MP JPEG."""
+    for name in ("photo12mp.jpg", "bomb.png"):
+        ours = result(tenant, batch[name][0])["peak_rss_kb"]
+        theirs = subprocess.run(["/usr/bin/time", "-f", "%M", "vipsthumbnail", "-s", "256", "-o",
+                                 str(tmp_path / "t.jpg"), os.path.join(FIX, name)],
+                                capture_output=True, text=True).stderr.strip().splitlines()[-1]
+        print(f"{name}: decoding child {ours} kB, vipsthumbnail {theirs} kB")
+        assert ours <= 1.5 * int(theirs), f"{name}: {ours} kB > 1.5 x {theirs} kB"
+
+
+def test_reprocessing_rewrites_the_record(tenant, worker):
+    jobs = process(tenant, ["plain.png"])
+    asset, _, path = jobs["plain.png"]
+    ctl("enqueue", "--tenant", tenant, "--queue", "media", "--kind", "media.process",
+        "--payload", json.dumps({"asset_id": asset, "path": path}))
+    wait_for(lambda: q("SELECT runs FROM media_results WHERE asset_id = %s", asset)[0][0] == 2, 60,
+             "the second run")
+    assert result(tenant, asset)["state"] == "ready"
