@@ -45,6 +45,7 @@ static const struct route routes[] = {
 	/* -- webhooks (issue: webhooks) -- */
 	/* -- upload sessions, tus uploads and media (issue: storage and uploads) -- */
 	/* -- media processing (issue: media worker) -- */
+	{ "POST",   "/v1/media/{id}/reprocess",      h_media_reprocess, PERM_MEDIA_REPROCESS, 0, NULL, 0 },
 };
 
 const struct route *router_routes(size_t *n)

@@ -21,6 +21,7 @@ enum perm {
 	PERM_AUDIT_READ,          /* owner, admin */
 	/* -- webhooks -- */
 	/* -- uploads and media -- */
+	PERM_MEDIA_REPROCESS,     /* owner, admin, creator (media processing) */
 	PERM__COUNT
 };
 

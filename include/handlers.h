@@ -44,6 +44,8 @@ err_t h_audit_log(struct req *r);
 /* -- webhooks: fcgi/webhooks.c -- */
 
 /* -- upload sessions, tus and media: fcgi/uploads.c, fcgi/media.c -- */
+/* media processing: fcgi/media_processing.c */
+err_t h_media_reprocess(struct req *r);
 
 /* Reads ?limit= and ?cursor= for keyset-paged lists (fcgi/flows.c). */
 err_t page_params(struct req *r, int *limit, const char **cursor) MUSTCHECK;

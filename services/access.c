@@ -23,6 +23,7 @@ static const unsigned matrix[PERM__COUNT] = {
 	[PERM_AUDIT_READ]         = R(ROLE_ADMIN) | R(ROLE_OWNER),
 	/* -- webhooks -- */
 	/* -- uploads and media -- */
+	[PERM_MEDIA_REPROCESS]    = R(ROLE_CREATOR) | R(ROLE_ADMIN) | R(ROLE_OWNER),
 };
 
 bool access_allows(enum role role, enum perm perm)

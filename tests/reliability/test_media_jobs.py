@@ -14,9 +14,12 @@ import uuid
 
 import psycopg2
 import pytest
+import requests
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from stackenv import load_env_file, stack_env  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "api"))
+from conftest import Tenant  # noqa: E402
 
 ENV = stack_env()
 ROOT = ENV.get("ATRIUM_ROOT", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
@@ -83,8 +86,14 @@ def wait_for(cond, timeout, what):
 
 
 @pytest.fixture(scope="module")
-def tenant():
-    return q("SELECT id::text FROM tenants ORDER BY created_at LIMIT 1")[0][0]
+def api():
+    """A tenant of its own with an owner key; the media jobs below run in it."""
+    return Tenant()
+
+
+@pytest.fixture(scope="module")
+def tenant(api):
+    return api.id
 
 
 @pytest.fixture(scope="module")
@@ -254,3 +263,31 @@ def test_reprocessing_rewrites_the_record(tenant, worker):
     wait_for(lambda: q("SELECT runs FROM media_results WHERE asset_id = %s", asset)[0][0] == 2, 60,
              "the second run")
     assert result(tenant, asset)["state"] == "ready"
+
+
+def test_reprocess_through_the_api(tenant, api, batch):
+    asset = batch["still.webp"][0]
+    r = api.owner.post(f"/v1/media/{asset}/reprocess")
+    assert r.status_code == 202, r.text
+    assert r.json()["asset_id"] == asset and r.json()["state"] == "processing"
+    job = r.json()["job_id"]
+    wait_for(lambda: q("SELECT state FROM jobs WHERE id = %s", job)[0][0] == "succeeded", 60, "reprocessing")
+    assert result(tenant, asset)["state"] == "ready"
+    rows = q("SELECT count(*) FROM events WHERE tenant_id = %s AND type = 'media.ready'"
+             " AND payload->>'asset_id' = %s", tenant, asset)
+    assert rows[0][0] == 2
+
+
+def test_reprocess_refusals(tenant, api, batch):
+    # rejected: the bytes are gone
+    r = api.owner.post(f"/v1/media/{batch['eicar.com'][0]}/reprocess")
+    assert r.status_code == 409 and r.headers["Content-Type"].startswith("application/problem+json")
+    # unknown, and another tenant's asset: 404 alike
+    assert api.owner.post(f"/v1/media/{uuid.uuid4()}/reprocess").status_code == 404
+    other = Tenant()
+    assert other.owner.post(f"/v1/media/{batch['plain.png'][0]}/reprocess").status_code == 404
+    # a viewer may not; no credentials at all: 401
+    assert api.as_role("viewer").post(f"/v1/media/{batch['plain.png'][0]}/reprocess").status_code == 403
+    assert requests.post(ENV["ATRIUM_BASE_URL"] + f"/v1/media/{batch['plain.png'][0]}/reprocess",
+                         timeout=10).status_code == 401
+    assert api.owner.post("/v1/media/not-a-uuid/reprocess").status_code == 404
