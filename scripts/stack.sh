@@ -168,6 +168,10 @@ write_env() {
 			echo "ATRIUM_JOB_BACKOFF_BASE_MS=200"
 			echo "ATRIUM_JOB_BACKOFF_CAP_MS=2000"
 			echo "ATRIUM_JOB_BLOCK_MS=500"
+			# -- integrations: provider APIs are local fakes (tests/fakes, port HTTP+50) --
+			echo "ATRIUM_GOOGLE_TOKEN_URL=http://127.0.0.1:$((HTTP_PORT + 50))/google/token"
+			echo "ATRIUM_SHEETS_BASE_URL=http://127.0.0.1:$((HTTP_PORT + 50))/sheets"
+			echo "ATRIUM_INTERCOM_BASE_URL=http://127.0.0.1:$((HTTP_PORT + 50))/intercom"
 		fi
 	} >"$tmp"
 	mv "$tmp" "$DIR/atrium.env"
@@ -186,6 +190,7 @@ write_env() {
 		echo "ATRIUM_FCGI_SOCKET=$DIR/run/fcgi.sock"
 		echo "ATRIUM_KEYS_DIR=$DIR/keys"
 		echo "ATRIUM_LOG_DIR=$DIR/log"
+		echo "ATRIUM_FAKES_PORT=$((HTTP_PORT + 50))"
 		echo "PGHOST=$DIR/pg/sock"
 		echo "PGPORT=$PG_PORT"
 		echo "PGDATABASE=atrium"

@@ -8,14 +8,19 @@
 /* Adds "Name: value" for every entry of the plain map, and of the secret map (values opened). */
 static err_t add_headers(struct integration_ctx *c, const char **lines, size_t *n)
 {
+	json_object *plain = json_get(c->config, "headers"), *sealed = json_get(c->config, "secret_headers");
 	const char *v;
 	err_t e;
 
-	json_object_object_foreach(json_get(c->config, "headers"), k, val) {
+	if (plain == NULL)
+		plain = json_new_object(c->a);
+	if (sealed == NULL)
+		sealed = json_new_object(c->a);
+	json_object_object_foreach(plain, k, val) {
 		if (*n < MAX_HEADERS - 1)
 			lines[(*n)++] = arena_printf(c->a, "%s: %s", k, json_object_get_string(val));
 	}
-	json_object_object_foreach(json_get(c->config, "secret_headers"), sk, sval) {
+	json_object_object_foreach(sealed, sk, sval) {
 		(void)sval;
 		if ((e = integration_secret(c, arena_printf(c->a, "secret_headers.%s", sk), &v)) != ERR_OK)
 			return e;

@@ -495,11 +495,13 @@ err_t integrations_update(db_t *db, arena_t *a, const struct principal *who, con
 		return err_field(p, a, "type", "cannot change; create a new integration instead");
 	/* Validate the merged result: stored fields (secrets as placeholders) overlaid with the given. */
 	view = validation_view(a, stored);
-	json_object_object_foreach(given, k, v) {
-		if (v != NULL)
-			json_object_object_add(view, k, json_object_get(v));
-		else
-			json_object_object_del(view, k);
+	if (given != NULL) {
+		json_object_object_foreach(given, k, v) {
+			if (v != NULL)
+				json_object_object_add(view, k, json_object_get(v));
+			else
+				json_object_object_del(view, k);
+		}
 	}
 	if ((e = validate(a, t, view, json_get(body, "events"), p)) != ERR_OK)
 		return e;
