@@ -55,28 +55,6 @@ int media_opts_from_config(const struct config *c, struct media_opts *o, char *e
 	return 0;
 }
 
-void media_reject(struct media_result *out, const char *reason, const char *fmt, ...)
-{
-	va_list ap;
-
-	out->outcome = MEDIA_REJECTED;
-	snprintf(out->reason, sizeof(out->reason), "%s", reason);
-	va_start(ap, fmt);
-	vsnprintf(out->detail, sizeof(out->detail), fmt, ap);
-	va_end(ap);
-}
-
-void media_fail(struct media_result *out, const char *fmt, ...)
-{
-	va_list ap;
-
-	out->outcome = MEDIA_FAILED;
-	snprintf(out->reason, sizeof(out->reason), "processing_failed");
-	va_start(ap, fmt);
-	vsnprintf(out->detail, sizeof(out->detail), fmt, ap);
-	va_end(ap);
-}
-
 /* The allowlist by detected type (libmagic 5.44 names, non-canonical ones included). */
 static const struct {
 	const char *mime;
