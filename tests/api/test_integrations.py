@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from conftest import ROLES, ROOT, assert_problem, pg
+from conftest import ROLES, assert_problem, pg
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from fakes.helpers import canary, no_secret_in, wait_runs  # noqa: E402
@@ -185,8 +185,3 @@ def test_test_run_body_is_validated(tenant):
     assert_problem(tenant.owner.post(f"/v1/integrations/{it['id']}/test", {"data": 5}), 422, "data")
     assert_problem(tenant.owner.post(f"/v1/integrations/{it['id']}/test", {"x": 1}), 422, "x")
     assert_problem(tenant.owner.post("/v1/integrations/01900000-0000-7000-8000-000000000000/test", {}), 404)
-
-
-def test_http_client_is_present_or_actions_are_skipped():
-    if not os.path.exists(os.path.join(ROOT, "lib", "http_client.c")):
-        pytest.skip("SKIPPED: lib/http_client has not landed; provider actions cannot send")

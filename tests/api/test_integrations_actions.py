@@ -11,14 +11,11 @@ import time
 
 import pytest
 
-from conftest import ENV, ROOT
+from conftest import ENV
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from fakes.helpers import canary, http_client_landed, no_secret_in, wait_runs  # noqa: E402
+from fakes.helpers import canary, no_secret_in, wait_runs  # noqa: E402
 from fakes.providers import Fakes, service_account  # noqa: E402
-
-pytestmark = pytest.mark.skipif(not http_client_landed(ROOT),
-                                reason="SKIPPED: lib/http_client has not landed; actions cannot send")
 
 
 @pytest.fixture(scope="module")

@@ -12,11 +12,6 @@ def canary(label="x"):
     return f"{CANARY}{label}-{secrets.token_hex(8)}"
 
 
-def http_client_landed(root):
-    """Outbound calls need lib/http_client (built by the webhooks work)."""
-    return os.path.exists(os.path.join(root, "lib", "http_client.c"))
-
-
 def no_secret_in(resp, *plains):
     text = resp.text
     for p in plains:
