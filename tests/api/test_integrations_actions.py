@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import ENV
+from conftest import ENV, atriumctl
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from fakes.helpers import canary, no_secret_in, wait_runs  # noqa: E402
@@ -132,3 +132,30 @@ def test_a_refused_address_never_leaves_the_guard(tenant, fakes):
         "url": "http://169.254.169.254/latest/meta-data/"}})
     _, runs = run_once(tenant.owner, iid, {}, ok=False)
     assert runs[0]["status"] == "failed" and runs[0]["http_status"] is None
+
+
+def test_bound_events_fan_out_to_matching_integrations_only(tenant, fakes):
+    """submission.created (emitted here through atriumctl, as the submissions work will) reaches the
+    active integrations bound to it, for their flow or any flow, and no others."""
+    flow = tenant.owner.post("/v1/flows", {"name": "bound"}).json()["id"]
+    other_flow = tenant.owner.post("/v1/flows", {"name": "other"}).json()["id"]
+
+    def hook(name, **extra):
+        return create(tenant.owner, {"type": "http", "name": name, "config": {
+            "url": f"{fakes.base}/http/{name}"}, **extra})
+    hook("any-flow", events=["submission.created"])
+    hook("this-flow", events=["submission.created"], flow_id=flow)
+    hook("that-flow", events=["submission.created"], flow_id=other_flow)
+    hook("inactive", events=["submission.created"], active=False)
+    hook("unbound")
+    out = atriumctl("jobs", "emit", "--tenant", tenant.id, "--type", "submission.created",
+                    "--payload", json.dumps({"flow_id": flow, "submission_id": "s-1"}))
+    assert out.returncode == 0
+    assert fakes.wait_for(lambda: {"/http/any-flow", "/http/this-flow"} <=
+                          {r[2] for r in fakes.requests if r[0] == "http"})
+    time.sleep(1.5)
+    got = [r for r in fakes.seen("http") if r[2] in (
+        "/http/any-flow", "/http/this-flow", "/http/that-flow", "/http/inactive", "/http/unbound")]
+    assert sorted(r[2] for r in got) == ["/http/any-flow", "/http/this-flow"]
+    body = json.loads(got[0][4])
+    assert body["type"] == "submission.created" and body["data"]["submission_id"] == "s-1"
