@@ -16,13 +16,16 @@ RUN=$ROOT/build/tests/media_run
 W=$(mktemp -d /tmp/atrium-thumbs.XXXXXX)
 trap 'rm -rf "$W"' EXIT
 
-# Inputs: 12 MP JPEGs (noise: realistic entropy, quality 85) and HEICs; copies of one encode
+# Inputs: 12 MP JPEGs (blurred colour noise, quality 85) and HEICs; copies of one encode
 # each (heifsave of 12 MP takes seconds: the HEIC is 2000x1500).
 mkdir -p "$W/jpeg" "$W/heic" "$W/out"
-vips gaussnoise "$W/n.v" 4000 3000 --sigma 40 --mean 128
-vips bandjoin "$W/n.v $W/n.v $W/n.v" "$W/rgb.v"
-vips colourspace "$W/rgb.v" "$W/srgb.v" srgb
-vips jpegsave "$W/srgb.v" "$W/src.jpg" --Q 85
+for b in 1 2 3; do vips gaussnoise "$W/n$b.v" 4000 3000 --sigma 30 --mean 128; done
+vips bandjoin "$W/n1.v $W/n2.v $W/n3.v" "$W/rgb.v"
+vips cast "$W/rgb.v" "$W/u.v" uchar
+vips copy "$W/u.v" "$W/c.v" --interpretation srgb
+vips gaussblur "$W/c.v" "$W/b.v" 0.7      # photo-like: about 3 MB at quality 85
+vips cast "$W/b.v" "$W/bu.v" uchar
+vips jpegsave "$W/bu.v" "$W/src.jpg" --Q 85
 vips thumbnail "$W/src.jpg" "$W/mid.v" 2000
 vips heifsave "$W/mid.v" "$W/src.heic" --Q 50 2>/dev/null
 for i in $(seq 1 "$NJ"); do cp "$W/src.jpg" "$W/jpeg/$i.jpg"; done

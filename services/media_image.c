@@ -162,26 +162,36 @@ static int flatten_white(VipsImage *in, VipsImage **out)
 	return rc;
 }
 
-/* preview (1280, shrink-on-load, orientation applied, sRGB) and thumb (256) from it. */
+/* preview (1280) from pv, already sized, oriented and sRGB; thumb (256) from the preview. */
+static int save_previews(VipsImage *pv, const char *out_dir, VipsObject *scope,
+			 struct media_result *out)
+{
+	VipsImage **t = (VipsImage **)vips_object_local_array(scope, 4);
+
+	if (flatten_white(pv, &t[0]) != 0 || vips_cast_uchar(t[0], &t[1], NULL) != 0 ||
+	    (t[2] = vips_image_copy_memory(t[1])) == NULL ||
+	    save_jpeg_or_png(t[2], out_dir, "preview", false, "", &out->variants[out->nvariants]) != 0)
+		return -1;
+	out->nvariants++;
+	if (vips_thumbnail_image(t[2], &t[3], THUMB_PX, "height", THUMB_PX, "size", VIPS_SIZE_DOWN,
+				 NULL) != 0 ||
+	    save_jpeg_or_png(t[3], out_dir, "thumb", false, "", &out->variants[out->nvariants]) != 0)
+		return -1;
+	out->nvariants++;
+	mean_colour(t[3], out->color);
+	return 0;
+}
+
+/* preview and thumb with shrink-on-load (JPEG, WebP): a second, cheap decode of the file. */
 static int make_previews(const char *path, const char *out_dir, VipsObject *scope,
 			 struct media_result *out)
 {
-	VipsImage **t = (VipsImage **)vips_object_local_array(scope, 6);
+	VipsImage **t = (VipsImage **)vips_object_local_array(scope, 1);
 
 	if (vips_thumbnail(path, &t[0], PREVIEW_PX, "height", PREVIEW_PX, "size", VIPS_SIZE_DOWN,
-			   "export_profile", "srgb", "fail_on", VIPS_FAIL_ON_ERROR, NULL) != 0 ||
-	    flatten_white(t[0], &t[1]) != 0 || vips_cast_uchar(t[1], &t[2], NULL) != 0 ||
-	    (t[3] = vips_image_copy_memory(t[2])) == NULL ||
-	    save_jpeg_or_png(t[3], out_dir, "preview", false, "", &out->variants[out->nvariants]) != 0)
+			   "export_profile", "srgb", "fail_on", VIPS_FAIL_ON_ERROR, NULL) != 0)
 		return -1;
-	out->nvariants++;
-	if (vips_thumbnail_image(t[3], &t[4], THUMB_PX, "height", THUMB_PX, "size", VIPS_SIZE_DOWN,
-				 NULL) != 0 ||
-	    save_jpeg_or_png(t[4], out_dir, "thumb", false, "", &out->variants[out->nvariants]) != 0)
-		return -1;
-	out->nvariants++;
-	mean_colour(t[4], out->color);
-	return 0;
+	return save_previews(t[0], out_dir, scope, out);
 }
 
 /* The original re-encoded for display: whole frames (all of them when animated), EXIF
@@ -220,6 +230,42 @@ static int make_original(const char *path, const char *out_dir, VipsObject *scop
 	return 0;
 }
 
+/* JPEG, PNG, GIF, WebP: the original streams through (sequential), the previews come from a
+ * shrink-on-load decode. Between the two, the first one's memory goes back, so that the child's
+ * peak RSS is that of the larger step, not their sum. */
+static int two_decodes(const char *path, const char *out_dir, VipsObject *scope,
+		       struct media_result *out)
+{
+	if (make_previews(path, out_dir, scope, out) != 0)
+		return -1;
+	malloc_trim(0);
+	return make_original(path, out_dir, scope, out);
+}
+
+/* HEIF/AVIF have no shrink-on-load: decoding twice would double the cost, so decode once into
+ * memory (libheif applies irot/imir) and derive the original and the previews from it. */
+static int single_decode(const char *path, const char *out_dir, VipsObject *scope,
+			 struct media_result *out)
+{
+	VipsImage **t = (VipsImage **)vips_object_local_array(scope, 5);
+	struct media_variant *v = &out->variants[out->nvariants];
+	VipsImage *srgb;
+
+	t[0] = vips_image_new_from_file(path, "access", VIPS_ACCESS_RANDOM, "fail_on",
+					VIPS_FAIL_ON_ERROR, NULL);
+	if (t[0] == NULL || vips_autorot(t[0], &t[1], NULL) != 0 || to_srgb(t[1], &t[2], &srgb) != 0 ||
+	    (t[4] = vips_image_copy_memory(srgb)) == NULL ||
+	    save_jpeg_or_png(t[4], out_dir, "original", false, out->mime, v) != 0)
+		return -1;
+	out->nvariants++;
+	out->width = v->width;
+	out->height = v->height;
+	if (vips_thumbnail_image(t[4], &t[3], PREVIEW_PX, "height", PREVIEW_PX, "size",
+				 VIPS_SIZE_DOWN, NULL) != 0)
+		return -1;
+	return save_previews(t[3], out_dir, scope, out);
+}
+
 void media_image(const struct media_opts *o, const char *path, const char *out_dir,
 		 struct media_result *out)
 {
@@ -242,10 +288,8 @@ void media_image(const struct media_opts *o, const char *path, const char *out_d
 	}
 	g_object_unref(hdr);
 	scope = vips_image_new();
-	/* between the two decodes, give the first one's memory back: the child's peak RSS stays
-	 * that of the larger step, not their sum */
-	if (make_previews(path, out_dir, VIPS_OBJECT(scope), out) != 0 || malloc_trim(0) < 0 ||
-	    make_original(path, out_dir, VIPS_OBJECT(scope), out) != 0)
+	if (strcmp(nick, "heifload") == 0 ? single_decode(path, out_dir, VIPS_OBJECT(scope), out) != 0 :
+	    two_decodes(path, out_dir, VIPS_OBJECT(scope), out) != 0)
 		vips_failed(out, "decode");
 	else
 		out->outcome = MEDIA_READY;
