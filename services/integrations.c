@@ -597,8 +597,13 @@ err_t integrations_fanout(db_t *db, arena_t *a, const struct event *ev, struct p
 	PGresult *r;
 	err_t e;
 
-	if (strcmp(ev->type, "integration.test") == 0)
-		return enqueue_run(db, a, ev, json_get_str(ev->data, "integration_id"), p);
+	if (strcmp(ev->type, "integration.test") == 0) {
+		const char *id = json_get_str(ev->data, "integration_id");
+
+		if (id == NULL || !crypto_uuid_valid(id))
+			return err_set(p, a, ERR_VALIDATION, "integration.test needs data.integration_id");
+		return enqueue_run(db, a, ev, id, p);
+	}
 	e = db_q(db, a, &r,
 		 "SELECT id FROM integrations WHERE tenant_id = $1 AND active AND $2 = ANY (events) "
 		 "AND (flow_id IS NULL OR flow_id::text = $3) ORDER BY id",
