@@ -6,13 +6,12 @@
 #include "queue.h"
 
 #define MEDIA_JOB_KIND "media.process"   /* media_job.h; not included: it pulls in the worker */
-#define MEDIA_QUEUE "media"
 
 err_t media_reprocess(db_t *db, arena_t *a, const char *tenant_id, const char *asset_id,
 		      json_object **out, struct problem *p)
 {
 	char job_id[UUID_STRLEN];
-	struct job_spec spec = { .tenant_id = tenant_id, .queue = MEDIA_QUEUE, .kind = MEDIA_JOB_KIND };
+	struct job_spec spec = { .tenant_id = tenant_id, .kind = MEDIA_JOB_KIND };
 	PGresult *r;
 	err_t e;
 
@@ -20,8 +19,8 @@ err_t media_reprocess(db_t *db, arena_t *a, const char *tenant_id, const char *a
 		 "SELECT m.state, j.payload::text, EXISTS (SELECT 1 FROM jobs x WHERE x.tenant_id = $1"
 		 "  AND x.kind = '" MEDIA_JOB_KIND "' AND x.payload->>'asset_id' = $2"
 		 "  AND x.state IN ('pending', 'running'))"
-		 "  , j.id::text"
-		 " FROM media_results m LEFT JOIN LATERAL (SELECT payload, id FROM jobs j WHERE j.tenant_id = $1"
+		 "  , j.id::text, j.queue"
+		 " FROM media_results m LEFT JOIN LATERAL (SELECT payload, id, queue FROM jobs j WHERE j.tenant_id = $1"
 		 "  AND j.kind = '" MEDIA_JOB_KIND "' AND j.payload->>'asset_id' = $2"
 		 "  ORDER BY j.created_at DESC LIMIT 1) j ON true"
 		 " WHERE m.tenant_id = $1 AND m.asset_id = $2::uuid",
@@ -35,6 +34,7 @@ err_t media_reprocess(db_t *db, arena_t *a, const char *tenant_id, const char *a
 	if (db_bool(r, 0, 2))
 		return err_set(p, a, ERR_CONFLICT, "the asset is already being processed");
 	spec.payload = db_val(r, 0, 1);
+	spec.queue = db_val(r, 0, 4);     /* where the last run was served */
 	/* keyed on the run it follows: two requests racing here enqueue one job */
 	spec.idempotency_key = arena_printf(a, "reprocess:%s", db_val(r, 0, 3));
 	if ((e = queue_enqueue(db, a, &spec, job_id, p)) != ERR_OK)

@@ -32,6 +32,8 @@ INBOX = os.path.join(DIR, "media-in")
 # does not fit, every other fixture does (tests/unit/test_media_pipeline.c checks the same).
 MEM_MB = "448"
 MAX_ATTEMPTS = "2"
+# A queue of its own: atrium-media (the uploads side) serves "media" with its own job kinds.
+QUEUE = "media_test"
 
 # fixture -> (state, reason, kind)
 EXPECTED = {
@@ -104,6 +106,7 @@ def worker():
     env.update(load_env_file(ENV["ATRIUM_ENV_FILE"]))
     env["ATRIUM_USER"] = "atrium-worker"
     env["ATRIUM_MEDIA_MEM_MB"] = MEM_MB
+    env["ATRIUM_WORKER_QUEUES"] = QUEUE
     os.makedirs(WORK, exist_ok=True)
     u = pwd.getpwnam("atrium-worker")
     os.chown(WORK, u.pw_uid, u.pw_gid)
@@ -134,7 +137,7 @@ def process(tenant, names):
     jobs = {}
     for name in names:
         asset, path = str(uuid.uuid4()), stage(name)
-        jid = ctl("enqueue", "--tenant", tenant, "--queue", "media", "--kind", "media.process",
+        jid = ctl("enqueue", "--tenant", tenant, "--queue", QUEUE, "--kind", "media.process",
                   "--payload", json.dumps({"asset_id": asset, "path": path}))["id"]
         jobs[name] = (asset, jid, path)
 
@@ -258,7 +261,7 @@ def test_decoding_child_peak_rss_within_1_5x_vipsthumbnail(tenant, batch, tmp_pa
 def test_reprocessing_rewrites_the_record(tenant, worker):
     jobs = process(tenant, ["plain.png"])
     asset, _, path = jobs["plain.png"]
-    ctl("enqueue", "--tenant", tenant, "--queue", "media", "--kind", "media.process",
+    ctl("enqueue", "--tenant", tenant, "--queue", QUEUE, "--kind", "media.process",
         "--payload", json.dumps({"asset_id": asset, "path": path}))
     wait_for(lambda: q("SELECT runs FROM media_results WHERE asset_id = %s", asset)[0][0] == 2, 60,
              "the second run")

@@ -210,6 +210,33 @@ static void test_audio_video_document(void **state)
 	assert_int_equal(r.nvariants, 0);
 }
 
+/* Each configured limit, just below what a fixture needs: the reason names the limit. */
+static void test_limits_from_options(void **state)
+{
+	static const struct { const char *file, *reason; int which; } cases[] = {
+		{ "animated.gif", "too_many_frames", 0 },      /* 6 frames, limit 5 */
+		{ "short.mp3", "too_long", 1 },                /* 2 s of audio, limit 1 s */
+		{ "short.mp4", "resolution_too_high", 2 },     /* 320x240, limit one pixel less */
+		{ "plain.png", "too_many_pixels", 3 },         /* 400x300, limit one pixel less */
+	};
+	struct media_result r;
+	struct media_opts o;
+
+	(void)state;
+	for (size_t i = 0; i < NELEM(cases); i++) {
+		media_opts_defaults(&o);
+		o.scanner = "none";
+		o.max_frames = cases[i].which == 0 ? 5 : o.max_frames;
+		o.max_audio_s = cases[i].which == 1 ? 1 : o.max_audio_s;
+		o.max_video_pixels = cases[i].which == 2 ? 320 * 240 - 1 : o.max_video_pixels;
+		o.max_pixels = cases[i].which == 3 ? 400 * 300 - 1 : o.max_pixels;
+		assert_int_equal(media_pipeline_run(&o, fixture(cases[i].file), outdir, &r), ERR_OK);
+		if (r.outcome != MEDIA_REJECTED || strcmp(r.reason, cases[i].reason) != 0)
+			fail_msg("%s: outcome %d reason %s, want %s", cases[i].file, r.outcome, r.reason,
+				 cases[i].reason);
+	}
+}
+
 /* libavformat itself, given the playlist directly: the allowlist refuses the hls demuxer. */
 static void test_hls_refused_by_libavformat(void **state)
 {
@@ -423,6 +450,7 @@ int main(void)
 		cmocka_unit_test(test_rejections),
 		cmocka_unit_test(test_bomb_never_decoded),
 		cmocka_unit_test(test_audio_video_document),
+		cmocka_unit_test(test_limits_from_options),
 		cmocka_unit_test(test_hls_refused_by_libavformat),
 		cmocka_unit_test(test_exhausted_child_costs_only_its_asset),
 		cmocka_unit_test(test_killed_child_is_a_failure),
