@@ -109,6 +109,28 @@ static size_t redact_one(char *buf, size_t len, const char *secret)
 	return len;
 }
 
+static bool email_char(char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+	       ch == '.' || ch == '_' || ch == '%' || ch == '+' || ch == '-';
+}
+
+/* Masks the local part of anything shaped like an email address ("j***@example.com"): run
+ * records are shown to the tenant's developers, who need the shape, not the person. */
+static void mask_emails(char *buf, size_t len)
+{
+	for (size_t i = 1; i < len; i++) {
+		size_t j = i;
+
+		if (buf[i] != '@' || !email_char(buf[i - 1]))
+			continue;
+		while (j > 0 && email_char(buf[j - 1]))
+			j--;
+		for (size_t k = j + 1; k < i; k++)
+			buf[k] = '*';
+	}
+}
+
 const char *integration_redact(struct integration_ctx *c, const char *s, size_t n)
 {
 	size_t len = n;
@@ -122,6 +144,7 @@ const char *integration_redact(struct integration_ctx *c, const char *s, size_t 
 	buf[n] = '\0';
 	for (size_t i = 0; i < c->nsecrets; i++)
 		len = redact_one(buf, len, c->secrets[i]);
+	mask_emails(buf, len);
 	for (size_t i = 0; i < len; i++)
 		if ((unsigned char)buf[i] < 0x20 && buf[i] != '\n')
 			buf[i] = ' ';

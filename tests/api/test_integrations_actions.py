@@ -47,11 +47,12 @@ def test_google_sheets_appends_a_row_with_a_verified_jwt(tenant, fakes):
     fakes.google_keys[sa["client_email"]] = pub
     iid = create(tenant.owner, {"type": "google_sheets", "name": "sheet", "config": {
         "service_account": json.dumps(sa), "spreadsheet_id": "sheet-123", "range": "Form!A1"}})
-    ev, runs = run_once(tenant.owner, iid, {"email": "a@example.com", "answer": "=1+1"})
+    ev, runs = run_once(tenant.owner, iid, {"email": "ann@example.com", "answer": "=1+1"})
+    assert "ann@example.com" not in str(runs) and "a**@example.com" in runs[0]["request_excerpt"]
     assert runs[0]["status"] == "succeeded" and runs[0]["http_status"] == 200, runs[0]
     rows = fakes.sheets[("sheet-123", "Form!A1")]
     assert rows[-1][:2] == ["integration.test", ev]
-    assert json.loads(rows[-1][3]) == {"email": "a@example.com", "answer": "=1+1"}
+    assert json.loads(rows[-1][3]) == {"email": "ann@example.com", "answer": "=1+1"}
     token = [t for t, who in fakes.tokens.items() if who == sa["client_email"]]
     assert len(token) == 1
     page = tenant.owner.get(f"/v1/integrations/{iid}/runs")
@@ -80,7 +81,7 @@ def test_intercom_creates_then_updates_the_contact_and_records_events(tenant, fa
     assert len(evs) == 2 and {e["event_name"] for e in evs} == {"flow-completed"}
     methods = [(r[1], r[2]) for r in fakes.seen("intercom")][-6:]
     assert ("PUT", f"/intercom/contacts/{contacts[0]['id']}") in methods
-    no_secret_in(tenant.owner.get(f"/v1/integrations/{iid}/runs"), fakes.intercom_token)
+    no_secret_in(tenant.owner.get(f"/v1/integrations/{iid}/runs"), fakes.intercom_token, "lea@example.com")
 
 
 def test_canvas_posts_the_grade(tenant, fakes):

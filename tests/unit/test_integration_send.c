@@ -77,6 +77,8 @@ static void test_redaction(void **state)
 	assert_int_equal(strlen(out), INTEGRATION_EXCERPT_MAX);
 	assert_null(strstr(out, "tok-SECRET"));
 	assert_null(integration_redact(&c, NULL, 0));
+	out = integration_redact(&c, "{\"email\":\"lea.b@example.com\",\"x\":\"@\"}", 37);
+	assert_string_equal(out, "{\"email\":\"l****@example.com\",\"x\":\"@\"}");
 	arena_free(a);
 }
 
