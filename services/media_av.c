@@ -123,6 +123,34 @@ static void describe(const AVFormatContext *ctx, int vs, struct media_result *ou
 	}
 }
 
+/* Browser recordings (MediaRecorder WebM) carry no duration: read the packets to the end (bounded
+ * by the deadline, the CPU limit and the size limit of the upload) and take the last timestamp.
+ * -1 when even that finds nothing. */
+static double duration_from_packets(AVFormatContext *ctx)
+{
+	AVPacket *pkt = av_packet_alloc();
+	double end = -1;
+
+	if (pkt == NULL)
+		return -1;
+	while (av_read_frame(ctx, pkt) >= 0) {
+		const AVStream *st = ctx->streams[pkt->stream_index];
+		int64_t ts = pkt->pts != AV_NOPTS_VALUE ? pkt->pts : pkt->dts;
+
+		if (ts != AV_NOPTS_VALUE) {
+			double t = (double)(ts + (pkt->duration > 0 ? pkt->duration : 0)) * av_q2d(st->time_base);
+
+			if (st->start_time != AV_NOPTS_VALUE)
+				t -= (double)st->start_time * av_q2d(st->time_base);
+			if (t > end)
+				end = t;
+		}
+		av_packet_unref(pkt);
+	}
+	av_packet_free(&pkt);
+	return end;
+}
+
 /* Limits from the config; 0 when within them, -1 with out rejected. */
 static int check_limits(const struct media_opts *o, struct media_result *out)
 {
@@ -232,6 +260,9 @@ void media_av(const struct media_opts *o, const char *path, const char *out_dir,
 	vs = video_stream(ctx);
 	snprintf(out->kind, sizeof(out->kind), "%s", vs >= 0 ? "video" : "audio");
 	describe(ctx, vs, out);
+	if (out->duration_s < 0 && (out->duration_s = duration_from_packets(ctx)) >= 0 &&
+	    av_seek_frame(ctx, -1, 0, AVSEEK_FLAG_BACKWARD) < 0)
+		out->duration_s = -1;     /* no way back to the start for the poster */
 	if (check_limits(o, out) == 0) {
 		if (vs >= 0 && poster(ctx, vs, out_dir, out) != 0)
 			media_reject(out, "corrupt", "no video frame could be decoded");

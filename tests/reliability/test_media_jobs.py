@@ -46,6 +46,7 @@ EXPECTED = {
     "photo12mp.jpg": ("ready", None, "image"),
     "short.mp4": ("ready", None, "video"),
     "short.mp3": ("ready", None, "audio"),
+    "recorded.webm": ("ready", None, "video"),
     "doc.pdf": ("ready", None, "document"),
     "truncated.jpg": ("rejected", "corrupt", "image"),
     "bomb.png": ("rejected", "too_many_pixels", "image"),

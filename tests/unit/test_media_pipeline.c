@@ -198,6 +198,13 @@ static void test_audio_video_document(void **state)
 	assert_true(r.bitrate > 0);
 	assert_int_equal(variant(&r, "thumb")->width, 256);
 	assert_int_equal(variant(&r, "thumb")->height, 192);
+	/* a MediaRecorder-style WebM (live: no duration in the header): measured from the packets */
+	run("recorded.webm", &r);
+	assert_int_equal(r.outcome, MEDIA_READY);
+	assert_string_equal(r.kind, "video");
+	assert_string_equal(r.codecs, "vp8,opus");
+	assert_true(r.duration_s > 1.5 && r.duration_s < 2.5);
+	assert_int_equal(variant(&r, "thumb")->width, 160);
 	run("short.mp3", &r);
 	assert_int_equal(r.outcome, MEDIA_READY);
 	assert_string_equal(r.kind, "audio");
