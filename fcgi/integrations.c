@@ -1,6 +1,15 @@
 /* integrations: /v1/integration-types, /v1/integrations CRUD, test runs and the runs list */
+#include "crypto.h"
 #include "handlers.h"
 #include "integrations.h"
+
+/* The raw body held plaintext secrets: wipe it once they are sealed or refused (not when the
+ * dispatcher may still retry the request after a reconnect). */
+static void wipe_body(struct req *r, err_t e)
+{
+	if (r->body != NULL && e != ERR_UNAVAILABLE)
+		crypto_wipe((char *)r->body, r->body_len);
+}
 
 static const struct jv_field event_item = { "", JV_STRING, false, false, 1, 100, NULL, NULL, NULL };
 
@@ -59,6 +68,7 @@ err_t h_integrations_create(struct req *r)
 	json_object *out = NULL;
 	err_t e = integrations_create(r->app->db, r->a, &r->who, r->json, &out, &r->prob);
 
+	wipe_body(r, e);
 	if (e == ERR_OK)
 		req_header(r, "Location", arena_printf(r->a, "/v1/integrations/%s", json_get_str(out, "id")));
 	return reply(r, e, 201, out);
@@ -77,6 +87,7 @@ err_t h_integrations_update(struct req *r)
 	json_object *out = NULL;
 	err_t e = integrations_update(r->app->db, r->a, &r->who, r->params[0], r->json, &out, &r->prob);
 
+	wipe_body(r, e);
 	return reply(r, e, 200, out);
 }
 

@@ -207,15 +207,21 @@ static err_t seal_one(struct sealing *s, const char *field, const char *value, c
 		      const char **ref)
 {
 	struct secret_owner o = { s->who->tenant_id, "integrations", s->id, field };
+	size_t n = strlen(value);
 	char *buf;
+	err_t e;
 
 	if (old_ref != NULL) {
 		*ref = old_ref;
-		return secrets_replace(s->db, s->a, &o, old_ref, value, strlen(value), s->who->key_id, s->p);
+		e = secrets_replace(s->db, s->a, &o, old_ref, value, n, s->who->key_id, s->p);
+	} else {
+		buf = arena_alloc(s->a, UUID_STRLEN);
+		*ref = buf;
+		e = secrets_seal(s->db, s->a, &o, value, n, s->who->key_id, buf, s->p);
 	}
-	buf = arena_alloc(s->a, UUID_STRLEN);
-	*ref = buf;
-	return secrets_seal(s->db, s->a, &o, value, strlen(value), s->who->key_id, buf, s->p);
+	if (e == ERR_OK)
+		crypto_wipe((char *)value, n);   /* the request's parsed copy: sealed, needed no more */
+	return e;
 }
 
 static err_t destroy_one(struct sealing *s, const char *field, const char *ref)
