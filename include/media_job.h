@@ -36,6 +36,11 @@ void media_job_init(const struct media_opts *o, const struct media_job_hooks *h,
 err_t media_job_process(struct worker *w, const struct job *job, json_object *payload, arena_t *a,
 			struct job_result *res) MUSTCHECK;
 
+/* The same for a caller that already has the asset's bytes in a local file (atrium-media's
+ * assembling job): pipeline, record, event, discard; the same retry rules. */
+err_t media_job_run_asset(struct worker *w, const struct job *job, arena_t *a, const char *asset_id,
+			  const char *path, struct job_result *res) MUSTCHECK;
+
 /* Pure: the event data of a result (asset_id, state, reason, kind, mime, width, height,
  * duration_ms, codecs, page_count, color, scanner, variants). Released with a. */
 json_object *media_job_event_data(arena_t *a, const char *asset_id, const struct media_result *r);

@@ -167,20 +167,14 @@ static err_t finish(db_t *db, arena_t *a, const struct job *job, const char *ass
 	return rc;
 }
 
-err_t media_job_process(struct worker *w, const struct job *job, json_object *payload, arena_t *a,
-			struct job_result *res)
+err_t media_job_run_asset(struct worker *w, const struct job *job, arena_t *a, const char *asset_id,
+			  const char *path, struct job_result *res)
 {
-	const char *asset_id = json_get_str(payload, "asset_id"), *path = NULL, *dir;
 	db_t *db = worker_db(w);
 	struct media_result r;
+	const char *dir;
 	err_t rc;
 
-	if (asset_id == NULL || !crypto_uuid_valid(asset_id) ||
-	    input_path(db, a, job, asset_id, payload, &path) != ERR_OK) {
-		res->error = "media.process needs {\"asset_id\": uuid, \"path\": absolute path}";
-		res->permanent = true;
-		return ERR_VALIDATION;
-	}
 	dir = arena_printf(a, "%s/%s", mj.work_dir, job->id);
 	if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
 		res->error = "cannot create the media work directory";
@@ -204,4 +198,18 @@ err_t media_job_process(struct worker *w, const struct job *job, json_object *pa
 	if (rc != ERR_OK)
 		res->error = "recording the media result failed";
 	return rc == ERR_OK ? ERR_OK : ERR_RETRY;
+}
+
+err_t media_job_process(struct worker *w, const struct job *job, json_object *payload, arena_t *a,
+			struct job_result *res)
+{
+	const char *asset_id = json_get_str(payload, "asset_id"), *path = NULL;
+
+	if (asset_id == NULL || !crypto_uuid_valid(asset_id) ||
+	    input_path(worker_db(w), a, job, asset_id, payload, &path) != ERR_OK) {
+		res->error = "media.process needs {\"asset_id\": uuid, \"path\": absolute path}";
+		res->permanent = true;
+		return ERR_VALIDATION;
+	}
+	return media_job_run_asset(w, job, a, asset_id, path, res);
 }
