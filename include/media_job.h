@@ -26,8 +26,11 @@ struct media_job_hooks {
 };
 
 /* Once per process, before worker_main's loop: the options (media_opts_from_config), the hooks
- * (copied; NULL = none) and a directory for the children's output (must exist, writable). */
-void media_job_init(const struct media_opts *o, const struct media_job_hooks *h, const char *work_dir);
+ * (copied; NULL = none), a directory for the children's output (must exist, writable) and the
+ * job lease: the worker library does not renew leases, so a run longer than the lease may be
+ * claimed again by another worker; start-up warns when the scan and decode budgets exceed it. */
+void media_job_init(const struct media_opts *o, const struct media_job_hooks *h, const char *work_dir,
+		    int lease_ms);
 
 /* The job_fn of MEDIA_JOB_KIND; payload {"asset_id": uuid, "path": "..."}. A pipeline failure
  * (crash, limit, clamd down) is retried while attempts remain; the last one records the asset

@@ -71,7 +71,7 @@ static const struct setting settings[] = {
 	INT("ATRIUM_MEDIA_MAX_VIDEO_PIXELS", media_max_video_pixels, 4096 * 2160, 1, 100000000),
 	INT("ATRIUM_MEDIA_CPU_S", media_cpu_s, 60, 1, 3600),
 	INT("ATRIUM_MEDIA_MEM_MB", media_mem_mb, 1024, 128, 65536),
-	INT("ATRIUM_MEDIA_TIMEOUT_S", media_timeout_s, 120, 1, 3600),
+	INT("ATRIUM_MEDIA_TIMEOUT_S", media_timeout_s, 15, 1, 3600),
 	STR("ATRIUM_MEDIA_WORK_DIR", media_work_dir, "/var/lib/atrium/media-work"),
 };
 

@@ -17,8 +17,15 @@ static struct {
 	const char *work_dir;
 } mj;
 
-void media_job_init(const struct media_opts *o, const struct media_job_hooks *h, const char *work_dir)
+void media_job_init(const struct media_opts *o, const struct media_job_hooks *h, const char *work_dir,
+		    int lease_ms)
 {
+	long long budget = (long long)o->timeout_s * 1000 + o->scan_timeout_ms;
+
+	if (budget >= lease_ms)
+		log_warn("media.budget_over_lease", LF_INT("budget_ms", budget), LF_INT("lease_ms", lease_ms),
+			 LF_STR("detail", "an asset that takes this long may be claimed again by another "
+				"worker: raise ATRIUM_JOB_LEASE_MS or lower ATRIUM_MEDIA_TIMEOUT_S"));
 	mj.opts = *o;
 	if (h != NULL)
 		mj.hooks = *h;

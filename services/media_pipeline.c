@@ -23,7 +23,7 @@ void media_opts_defaults(struct media_opts *o)
 	*o = (struct media_opts){
 		.scanner = "clamd",
 		.clamd_socket = "/run/atrium/clamd.sock",
-		.scan_timeout_ms = 30000,
+		.scan_timeout_ms = 10000,
 		.max_pixels = 50000000,
 		.max_frames = 100,
 		.max_video_s = 600,
@@ -32,7 +32,7 @@ void media_opts_defaults(struct media_opts *o)
 		.probe_bytes = 5000000,
 		.cpu_s = 60,
 		.mem_bytes = 1024LL << 20,
-		.timeout_s = 120,
+		.timeout_s = 15,
 	};
 }
 

@@ -11,7 +11,7 @@ static int media_before_drop(const struct config *cfg, char *err, size_t errlen)
 
 	if (media_opts_from_config(cfg, &o, err, errlen) != 0)
 		return -1;
-	media_job_init(&o, NULL, cfg->media_work_dir);
+	media_job_init(&o, NULL, cfg->media_work_dir, cfg->job_lease_ms);
 	return 0;
 }
 
