@@ -454,9 +454,13 @@ static err_t touch_secret(db_t *db, arena_t *a, const struct secret_owner *o, co
 	PGresult *r;
 	err_t e;
 
+	/* At most one write a minute per secret and user: a webhook endpoint's signing secret is
+	 * opened for every delivery, and a row rewritten per delivery would serialise them. */
 	e = db_q(db, a, &r,
 		 "UPDATE secrets SET last_used_at = now(), last_used_by = $3 "
-		 "WHERE tenant_id = $1 AND id = $2", o->tenant_id, ref, actor);
+		 "WHERE tenant_id = $1 AND id = $2 AND (last_used_at IS NULL OR "
+		 "last_used_at < now() - interval '1 minute' OR last_used_by IS DISTINCT FROM $3::uuid)",
+		 o->tenant_id, ref, actor);
 	if (e != ERR_OK)
 		return err_set(p, a, e, "the secret's use could not be recorded");
 	if (reason != NULL && strcmp(reason, AUDIT_REVEAL) == 0)

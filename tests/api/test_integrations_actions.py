@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import ENV, atriumctl
+from conftest import ENV, atriumctl, pg
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from fakes.helpers import canary, no_secret_in, wait_runs  # noqa: E402
@@ -116,6 +116,9 @@ def test_http_posts_json_with_plain_and_secret_headers(tenant, fakes):
     assert h["x-api-key"] == secret and h["x-plain"] == "yes" and h["idempotency-key"] == ev
     assert json.loads(req[4]) == {"id": ev, "type": "integration.test", "data": {"k": "v"}}
     no_secret_in(tenant.owner.get(f"/v1/integrations/{iid}/runs"), secret)
+    with pg("atrium_owner") as c, c.cursor() as cur:
+        cur.execute("SELECT last_used_at FROM secrets WHERE owner_id = %s", (iid,))
+        assert cur.fetchone()[0] is not None
 
 
 def test_a_fake_failing_twice_shows_the_retries(tenant, fakes):
