@@ -327,3 +327,61 @@ def test_reprocess_refusals(tenant, api, batch):
     assert requests.post(ENV["ATRIUM_BASE_URL"] + f"/v1/media/{batch['plain.png'][0]}/reprocess",
                          timeout=10).status_code == 401
     assert api.owner.post("/v1/media/not-a-uuid/reprocess").status_code == 404
+
+
+@pytest.fixture
+def small_clamd(tmp_path):
+    """A clamd of this test's own with tiny limits, to see what a real clamd says past them."""
+    d = tmp_path / "clamd"
+    (d / "db").mkdir(parents=True)
+    eicar = open(os.path.join(FIX, "eicar.com"), "rb").read()
+    (d / "db" / "t.ndb").write_text("T.EICAR:0:*:" + eicar[-48:-10].hex() + "\n")
+    sock = d / "clamd.sock"
+
+    def start(stream_max, file_max):
+        conf = d / f"clamd-{stream_max}-{file_max}.conf"
+        conf.write_text(f"DatabaseDirectory {d}/db\nLocalSocket {sock}\nPidFile {d}/clamd.pid\n"
+                        f"LogFile {d}/clamd.log\nForeground no\nStreamMaxLength {stream_max}\n"
+                        f"MaxFileSize {file_max}\nMaxScanSize 10M\nAlertExceedsMax yes\n")
+        subprocess.run(["clamd", f"--config-file={conf}"], check=True, timeout=30)
+        wait_for(lambda: sock.exists(), 10, "the test clamd")
+        return str(sock)
+
+    def stop():
+        if (d / "clamd.pid").exists():
+            pid = int((d / "clamd.pid").read_text().split()[0])
+            os.kill(pid, signal.SIGTERM)
+            wait_for(lambda: not sock.exists(), 10, "the test clamd to stop")
+
+    start.stop = stop
+    yield start
+    stop()
+
+
+def run_pipeline(tmp_path, clamd_sock, name):
+    env = dict(os.environ, ATRIUM_CLAMD_SOCKET=clamd_sock)
+    out = tmp_path / "out"
+    out.mkdir(exist_ok=True)
+    p = subprocess.run([os.path.join(ROOT, "build", "tests", "media_run"), str(out),
+                        os.path.join(FIX, name)], env=env, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout.splitlines()[0])
+
+
+def test_over_clamd_limits_is_never_clean(small_clamd, tmp_path):
+    """photo12mp.jpg is 261 kB: over StreamMaxLength clamd refuses the stream, over MaxFileSize
+    AlertExceedsMax reports Heuristics.Limits.Exceeded; both reject, neither passes as clean."""
+    sock = small_clamd("100K", "100K")
+    r = run_pipeline(tmp_path, sock, "photo12mp.jpg")
+    assert (r["state"], r["reason"], r["scanner"]) == ("rejected", "scan_limit_exceeded", "clamd"), r
+    small_clamd.stop()
+    sock = small_clamd("10M", "100K")
+    r = run_pipeline(tmp_path, sock, "photo12mp.jpg")
+    assert (r["state"], r["reason"]) == ("rejected", "scan_limit_exceeded"), r
+    assert "limits" in r["detail"]
+    log = open(tmp_path / "clamd" / "clamd.log").read()
+    assert "Heuristics.Limits.Exceeded" in log, log[-500:]
+    # within the limits the same file is clean and processed; EICAR is found
+    assert run_pipeline(tmp_path, sock, "plain.png")["state"] == "ready"
+    r = run_pipeline(tmp_path, sock, "eicar.com")
+    assert (r["state"], r["reason"]) == ("rejected", "infected"), r
