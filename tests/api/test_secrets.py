@@ -99,3 +99,29 @@ def test_responses_never_carry_secrets(tenant):
     for path in ["/v1/integrations", f"/v1/integrations/{i}", f"/v1/integrations/{i}/runs",
                  "/v1/audit-log?limit=200"]:
         no_secret_in(tenant.owner.get(path), plain)
+
+
+def test_processes_holding_keys_dropped_root_and_are_not_dumpable():
+    """atrium-fcgi (master and children) and atrium-integrations read the keys as root, then run
+    as their service user, non-dumpable: their /proc files stay root's, so the service user
+    cannot read their memory."""
+    run = os.path.dirname(ENV["ATRIUM_FCGI_PIDFILE"])
+    pids = [int(open(os.path.join(run, f)).read()) for f in ("fcgi.pid", "atrium-integrations.pid")]
+    master = pids[0]
+    pids += [int(p) for p in os.listdir("/proc") if p.isdigit() and
+             _field(int(p), "PPid") == str(master)]
+    assert len(pids) >= 3
+    for pid in pids:
+        assert _field(pid, "Uid") != "0", pid
+        assert os.stat(f"/proc/{pid}/environ").st_uid == 0, pid
+
+
+def _field(pid, name):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(name + ":"):
+                    return line.split()[1]
+    except OSError:
+        return None
+    return None
