@@ -80,6 +80,12 @@ static int check_header(const struct media_opts *o, VipsImage *in, const char *n
 			     o->max_frames);
 		return -1;
 	}
+	/* an animation is decoded whole for its display copy: the limit holds for all frames */
+	if (w * h * pages > o->max_pixels) {
+		media_reject(out, "too_many_pixels", "%d frames of %lldx%lld are over the %lld pixel limit",
+			     pages, w, h, o->max_pixels);
+		return -1;
+	}
 	out->frames = pages;
 	return 0;
 }

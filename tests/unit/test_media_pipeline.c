@@ -225,6 +225,7 @@ static void test_limits_from_options(void **state)
 		{ "short.mp3", "too_long", 1 },                /* 2 s of audio, limit 1 s */
 		{ "short.mp4", "resolution_too_high", 2 },     /* 320x240, limit one pixel less */
 		{ "plain.png", "too_many_pixels", 3 },         /* 400x300, limit one pixel less */
+		{ "animated.gif", "too_many_pixels", 4 },      /* 6 x 160x120 = 115200 */
 	};
 	struct media_result r;
 	struct media_opts o;
@@ -237,6 +238,7 @@ static void test_limits_from_options(void **state)
 		o.max_audio_s = cases[i].which == 1 ? 1 : o.max_audio_s;
 		o.max_video_pixels = cases[i].which == 2 ? 320 * 240 - 1 : o.max_video_pixels;
 		o.max_pixels = cases[i].which == 3 ? 400 * 300 - 1 : o.max_pixels;
+		o.max_pixels = cases[i].which == 4 ? 6 * 160 * 120 - 1 : o.max_pixels;
 		assert_int_equal(media_pipeline_run(&o, fixture(cases[i].file), outdir, &r), ERR_OK);
 		if (r.outcome != MEDIA_REJECTED || strcmp(r.reason, cases[i].reason) != 0)
 			fail_msg("%s: outcome %d reason %s, want %s", cases[i].file, r.outcome, r.reason,
