@@ -48,6 +48,7 @@ class Fakes:
         self.canvas_token = None
         self.grades = []
         self.fail_plan = {}       # path -> remaining failures (503)
+        self.delay_plan = {}      # path -> seconds to hold the next request
         self.server = None
 
     # -- control --------------------------------------------------------------------------------
@@ -86,6 +87,10 @@ class Fakes:
         with self.lock:
             self.fail_plan[path] = times
 
+    def delay_next(self, path, seconds):
+        with self.lock:
+            self.delay_plan[path] = seconds
+
     def seen(self, service):
         with self.lock:
             return [r for r in self.requests if r[0] == service]
@@ -110,6 +115,9 @@ class Fakes:
             if left > 0:
                 self.fail_plan[u.path] = left - 1
                 return 503, {"error": "planned failure"}
+            delay = self.delay_plan.pop(u.path, 0)
+        if delay:
+            time.sleep(delay)
         route = {"google": self.google, "sheets": self.sheets_api, "intercom": self.intercom,
                  "canvas": self.canvas, "http": self.http}.get(service)
         if route is None:
