@@ -272,9 +272,14 @@ static err_t apply_config(struct sealing *s, const struct integration_type *t, j
 
 		if (e != ERR_OK)
 			break;
-		if (sec != NULL && sec->map && v != NULL)
-			e = seal_map(s, k, v, old, &nv);
-		else if (sec != NULL && v != NULL && (e = seal_one(s, k, json_object_get_string(v),
+		if (sec != NULL && sec->map) {
+			/* a null map destroys each of its entries */
+			e = seal_map(s, k, v != NULL ? v : json_new_object(s->a), old, &nv);
+			if (v == NULL && nv != NULL) {
+				json_object_put(nv);
+				nv = NULL;
+			}
+		} else if (sec != NULL && v != NULL && (e = seal_one(s, k, json_object_get_string(v),
 								  ref_of(old), &ref)) == ERR_OK)
 			nv = ref_json(ref);
 		else if (sec != NULL && v == NULL && ref_of(old) != NULL)
@@ -534,19 +539,7 @@ err_t integrations_delete(db_t *db, arena_t *a, const struct principal *who, con
 	nulls = json_new_object(a);
 	for (const struct integration_secret *sec = t->secrets; sec->name != NULL; sec++)
 		json_object_object_add(nulls, sec->name, NULL);
-	/* a null for a secret map destroys each of its entries */
-	json_object_object_foreach(json_get(cur, "config"), k, v) {
-		const struct integration_secret *sec = secret_of(t, k);
-
-		json_object *emptied = NULL;
-
-		if (sec != NULL && sec->map && v != NULL && e == ERR_OK &&
-		    (e = seal_map(&s, k, json_new_object(a), v, &emptied)) == ERR_OK)
-			json_object_put(emptied);
-	}
-	if (e == ERR_OK)
-		e = apply_config(&s, t, nulls, json_get(cur, "config"));
-	if (e != ERR_OK)
+	if ((e = apply_config(&s, t, nulls, json_get(cur, "config"))) != ERR_OK)
 		return e;
 	e = db_q(db, a, &r, "DELETE FROM integrations WHERE tenant_id = $1 AND id = $2",
 		 who->tenant_id, id);

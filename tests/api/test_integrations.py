@@ -185,3 +185,14 @@ def test_test_run_body_is_validated(tenant):
     assert_problem(tenant.owner.post(f"/v1/integrations/{it['id']}/test", {"data": 5}), 422, "data")
     assert_problem(tenant.owner.post(f"/v1/integrations/{it['id']}/test", {"x": 1}), 422, "x")
     assert_problem(tenant.owner.post("/v1/integrations/01900000-0000-7000-8000-000000000000/test", {}), 404)
+
+
+def test_patch_null_secret_map_destroys_its_secrets(tenant):
+    it = tenant.owner.post("/v1/integrations", http_body(canary())).json()
+    r = tenant.owner.patch(f"/v1/integrations/{it['id']}", {"config": {"secret_headers": {
+        "X-A": canary("a"), "X-B": canary("b")}}})
+    assert r.status_code == 200, r.text
+    assert sorted(x[1] for x in secret_rows(it["id"])) == ["secret_headers.X-A", "secret_headers.X-B"]
+    r = tenant.owner.patch(f"/v1/integrations/{it['id']}", {"config": {"secret_headers": None}})
+    assert r.status_code == 200, r.text
+    assert "secret_headers" not in r.json()["config"] and secret_rows(it["id"]) == []
