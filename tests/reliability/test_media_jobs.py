@@ -206,6 +206,12 @@ def test_exhausting_fixture_was_retried_before_rejection(tenant, batch):
     assert n == int(MAX_ATTEMPTS)
 
 
+def test_no_partial_variants_left_for_rejected_assets(batch):
+    for name, (_, jid, _) in batch.items():
+        kept = os.path.isdir(os.path.join(WORK, jid))
+        assert kept == (EXPECTED[name][0] == "ready"), name
+
+
 def test_variant_dimensions_and_preview_metadata(tenant, batch):
     r = result(tenant, batch["photo12mp.jpg"][0])
     dims = {v["name"]: (v["width"], v["height"]) for v in r["variants"]}
