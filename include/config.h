@@ -31,6 +31,14 @@ struct config {
 	const char *sheets_base_url;    /* ATRIUM_SHEETS_BASE_URL: Google Sheets API base */
 	const char *intercom_base_url;  /* ATRIUM_INTERCOM_BASE_URL: Intercom API base */
 	/* -- webhooks and outbound HTTP -- */
+	int http_allow_http;           /* ATRIUM_HTTP_ALLOW_HTTP: 1 lets outbound requests use plain http (dev, test) */
+	const char *http_allow_cidrs;  /* ATRIUM_HTTP_ALLOW_CIDRS: comma list of CIDRs allowed despite the SSRF ranges */
+	int http_connect_timeout_ms;   /* ATRIUM_HTTP_CONNECT_TIMEOUT_MS */
+	int http_timeout_ms;           /* ATRIUM_HTTP_TIMEOUT_MS: whole transfer */
+	const char *webhook_schedule;  /* ATRIUM_WEBHOOK_SCHEDULE_MS: comma list of delays before retries 1..n */
+	int webhook_throttle_ms;       /* ATRIUM_WEBHOOK_THROTTLE_MS: least wait after 429/502/504 */
+	int webhook_per_endpoint;      /* ATRIUM_WEBHOOK_PER_ENDPOINT: deliveries in flight per endpoint */
+	int webhook_concurrency;       /* ATRIUM_WEBHOOK_CONCURRENCY: deliveries in flight per worker */
 	/* -- storage, uploads and media -- */    /* ATRIUM_WORKER_QUEUES: comma list a worker binary serves (its default if unset) */
 	/* media processing (atrium-media; services/media_pipeline.c) */
 	const char *media_scanner;    /* ATRIUM_MEDIA_SCANNER: clamd | none (none is warned about at start-up) */

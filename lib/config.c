@@ -60,6 +60,14 @@ static const struct setting settings[] = {
 	STR("ATRIUM_SHEETS_BASE_URL", sheets_base_url, "https://sheets.googleapis.com"),
 	STR("ATRIUM_INTERCOM_BASE_URL", intercom_base_url, "https://api.intercom.io"),
 	/* -- webhooks and outbound HTTP -- */
+	INT("ATRIUM_HTTP_ALLOW_HTTP", http_allow_http, 0, 0, 1),
+	STR("ATRIUM_HTTP_ALLOW_CIDRS", http_allow_cidrs, ""),
+	INT("ATRIUM_HTTP_CONNECT_TIMEOUT_MS", http_connect_timeout_ms, 5000, 10, 60000),
+	INT("ATRIUM_HTTP_TIMEOUT_MS", http_timeout_ms, 15000, 10, 120000),
+	STR("ATRIUM_WEBHOOK_SCHEDULE_MS", webhook_schedule, "5000,300000,1800000,7200000,18000000,36000000,36000000"),
+	INT("ATRIUM_WEBHOOK_THROTTLE_MS", webhook_throttle_ms, 60000, 0, 86400000),
+	INT("ATRIUM_WEBHOOK_PER_ENDPOINT", webhook_per_endpoint, 4, 1, 64),
+	INT("ATRIUM_WEBHOOK_CONCURRENCY", webhook_concurrency, 64, 1, 1024),
 	/* -- storage, uploads and media -- */
 	/* media processing */
 	STR("ATRIUM_MEDIA_SCANNER", media_scanner, "clamd"),

@@ -159,6 +159,9 @@ write_env() {
 		echo "ATRIUM_SQL_DIR=$ROOT/sql"
 		echo "ATRIUM_PUBLIC_URL=http://127.0.0.1:$HTTP_PORT"
 		echo "ATRIUM_LOG_LEVEL=info"
+		# -- webhooks and outbound HTTP: local stacks reach a receiver on loopback over http --
+		echo "ATRIUM_HTTP_ALLOW_HTTP=1"
+		echo "ATRIUM_HTTP_ALLOW_CIDRS=127.0.0.0/8,::1/128"
 		# -- media processing (clamd) --
 		echo "ATRIUM_MEDIA_SCANNER=clamd"
 		echo "ATRIUM_CLAMD_SOCKET=$DIR/clamd/run/clamd.sock"
@@ -169,6 +172,8 @@ write_env() {
 			echo "ATRIUM_JOB_BACKOFF_BASE_MS=200"
 			echo "ATRIUM_JOB_BACKOFF_CAP_MS=2000"
 			echo "ATRIUM_JOB_BLOCK_MS=500"
+			echo "ATRIUM_WEBHOOK_SCHEDULE_MS=300,600,900,1200,1500,1800,2100"
+			echo "ATRIUM_WEBHOOK_THROTTLE_MS=1000"
 			# -- integrations: provider APIs are local fakes (tests/fakes, port HTTP+50) --
 			echo "ATRIUM_GOOGLE_TOKEN_URL=http://127.0.0.1:$((HTTP_PORT + 50))/google/token"
 			echo "ATRIUM_SHEETS_BASE_URL=http://127.0.0.1:$((HTTP_PORT + 50))/sheets"
