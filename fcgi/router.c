@@ -43,6 +43,19 @@ static const struct route routes[] = {
 	{ "GET",    "/v1/integrations/{id}/runs",    h_integrations_runs, PERM_INTEGRATIONS_READ, 0, NULL, 0 },
 	{ "GET",    "/v1/audit-log",                 h_audit_log,     PERM_AUDIT_READ,    0, NULL, 0 },
 	/* -- webhooks (issue: webhooks) -- */
+	{ "GET",    "/v1/webhooks/event-types",      h_webhook_event_types, PERM_WEBHOOKS_READ, 0, NULL, 0 },
+	{ "GET",    "/v1/webhooks/endpoints",        h_webhooks_list, PERM_WEBHOOKS_READ, 0, NULL, 0 },
+	{ "POST",   "/v1/webhooks/endpoints",        h_webhooks_create, PERM_WEBHOOKS_WRITE, 32 * KB, webhook_body, 0 },
+	{ "GET",    "/v1/webhooks/endpoints/{id}",   h_webhooks_get, PERM_WEBHOOKS_READ, 0, NULL, 0 },
+	{ "PATCH",  "/v1/webhooks/endpoints/{id}",   h_webhooks_update, PERM_WEBHOOKS_WRITE, 32 * KB, webhook_patch_body, 0 },
+	{ "DELETE", "/v1/webhooks/endpoints/{id}",   h_webhooks_delete, PERM_WEBHOOKS_WRITE, 0, NULL, 0 },
+	{ "POST",   "/v1/webhooks/endpoints/{id}/rotate-secret", h_webhooks_rotate, PERM_WEBHOOKS_SECRET, 0, NULL, 0 },
+	{ "GET",    "/v1/webhooks/endpoints/{id}/secret", h_webhooks_secret, PERM_WEBHOOKS_SECRET, 0, NULL, 0 },
+	{ "POST",   "/v1/webhooks/endpoints/{id}/test", h_webhooks_test, PERM_WEBHOOKS_WRITE, 0, NULL, 0 },
+	{ "POST",   "/v1/webhooks/endpoints/{id}/replay", h_webhooks_replay, PERM_WEBHOOKS_WRITE, 4 * KB, webhook_replay_body, 0 },
+	{ "GET",    "/v1/webhooks/deliveries",       h_webhook_deliveries, PERM_WEBHOOKS_READ, 0, NULL, 0 },
+	{ "GET",    "/v1/webhooks/deliveries/{id}",  h_webhook_delivery, PERM_WEBHOOKS_READ, 0, NULL, 0 },
+	{ "POST",   "/v1/webhooks/deliveries/{id}/retry", h_webhook_delivery_retry, PERM_WEBHOOKS_WRITE, 0, NULL, 0 },
 	/* -- upload sessions, tus uploads and media (issue: storage and uploads) -- */
 	/* -- media processing (issue: media worker) -- */
 	{ "POST",   "/v1/media/{id}/reprocess",      h_media_reprocess, PERM_MEDIA_REPROCESS, 0, NULL, 0 },

@@ -20,6 +20,9 @@ enum perm {
 	PERM_INTEGRATIONS_WRITE,  /* owner, admin */
 	PERM_AUDIT_READ,          /* owner, admin */
 	/* -- webhooks -- */
+	PERM_WEBHOOKS_READ,        /* owner, admin, developer */
+	PERM_WEBHOOKS_WRITE,       /* owner, admin, developer */
+	PERM_WEBHOOKS_SECRET,      /* owner, admin: rotate and reveal signing secrets */
 	/* -- uploads and media -- */
 	PERM_MEDIA_REPROCESS,     /* owner, admin, creator (media processing) */
 	PERM__COUNT

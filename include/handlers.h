@@ -42,6 +42,20 @@ err_t h_integrations_runs(struct req *r);
 err_t h_audit_log(struct req *r);
 
 /* -- webhooks: fcgi/webhooks.c -- */
+extern const struct jv_field webhook_body[], webhook_patch_body[], webhook_replay_body[];
+err_t h_webhook_event_types(struct req *r);
+err_t h_webhooks_list(struct req *r);
+err_t h_webhooks_create(struct req *r);
+err_t h_webhooks_get(struct req *r);
+err_t h_webhooks_update(struct req *r);
+err_t h_webhooks_delete(struct req *r);
+err_t h_webhooks_rotate(struct req *r);
+err_t h_webhooks_secret(struct req *r);
+err_t h_webhooks_test(struct req *r);
+err_t h_webhooks_replay(struct req *r);
+err_t h_webhook_deliveries(struct req *r);
+err_t h_webhook_delivery(struct req *r);
+err_t h_webhook_delivery_retry(struct req *r);
 
 /* -- upload sessions, tus and media: fcgi/uploads.c, fcgi/media.c -- */
 /* media processing: fcgi/media_processing.c */

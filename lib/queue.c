@@ -22,10 +22,38 @@ static const struct queue_policy policies[] = {
 	{ .queue = "ops" },
 };
 
+/* webhooks: the Svix schedule (research/webhooks-secrets.md), from ATRIUM_WEBHOOK_SCHEDULE_MS:
+ * delays before retries 1..n, so n + 1 attempts in all. A bad list keeps the default. */
+static int webhook_schedule[16] = { 5000, 300000, 1800000, 7200000, 18000000, 36000000, 36000000 };
+static size_t webhook_nschedule = 7;
+
+static void webhook_schedule_load(const char *list)
+{
+	int v[NELEM(webhook_schedule)];
+	size_t n = 0;
+	const char *s = list;
+	char *end;
+
+	while (s != NULL && *s != '\0' && n < NELEM(v)) {
+		long d = strtol(s, &end, 10);
+
+		if (end == s || d < 0 || d > QUEUE_RETRY_AFTER_MAX_MS || (*end != ',' && *end != '\0'))
+			return;
+		v[n++] = (int)d;
+		s = *end == ',' ? end + 1 : end;
+	}
+	if (n == 0 || (s != NULL && *s != '\0'))
+		return;
+	memcpy(webhook_schedule, v, n * sizeof(v[0]));
+	webhook_nschedule = n;
+}
+
 void queue_init(rds_t *redis, const struct config *cfg)
 {
 	qctx.redis = redis;
 	qctx.cfg = cfg;
+	if (cfg != NULL && cfg->webhook_schedule != NULL)
+		webhook_schedule_load(cfg->webhook_schedule);
 }
 
 struct queue_policy queue_policy(const char *queue)
@@ -36,6 +64,11 @@ struct queue_policy queue_policy(const char *queue)
 	for (size_t i = 0; i < NELEM(policies); i++)
 		if (strcmp(policies[i].queue, queue) == 0)
 			p = policies[i];
+	if (strcmp(queue, "webhooks") == 0) {
+		p.schedule_ms = webhook_schedule;
+		p.nschedule = webhook_nschedule;
+		p.max_attempts = (int)webhook_nschedule + 1;
+	}
 	if (p.max_attempts == 0)
 		p.max_attempts = c != NULL ? c->job_max_attempts : 8;
 	if (p.base_ms == 0)

@@ -6,6 +6,7 @@
 #include "integrations.h"
 #include "log.h"
 #include "queue.h"
+#include "webhooks.h"
 
 /* The operators' consumer: "ops.*" events become an ops/echo job, so the fan-out path can be
  * proven end to end (atriumctl jobs emit) before webhooks, integrations and mail exist. */
@@ -30,6 +31,7 @@ static err_t ops_fanout(db_t *db, arena_t *a, const struct event *ev, struct pro
 static const struct events_consumer consumers[] = {
 	{ "ops", ops_fanout },
 	/* -- webhooks: one delivery job per subscribed endpoint -- */
+	{ "webhooks", webhooks_fanout },
 	/* -- integrations: one run job per bound integration -- */
 	{ "integrations", integrations_fanout },
 };
