@@ -118,6 +118,7 @@ err_t webhooks_replay(db_t *db, arena_t *a, const char *tenant_id, const char *e
 	return ERR_OK;
 }
 
+/* From the jobs table alone: the worker role reads jobs across tenants, deliveries only per tenant. */
 err_t webhooks_dead_list(db_t *db, arena_t *a, int limit, json_object **out)
 {
 	char lim[16];
@@ -126,9 +127,11 @@ err_t webhooks_dead_list(db_t *db, arena_t *a, int limit, json_object **out)
 
 	snprintf(lim, sizeof(lim), "%d", limit);
 	e = db_q(db, a, &r,
-		 "SELECT coalesce(json_agg(x ORDER BY x->>'id'), '[]') FROM (SELECT " DELIVERY_JSON
-		 "::jsonb || jsonb_build_object('tenant_id', d.tenant_id) AS x" DELIVERY_FROM
-		 "WHERE j.state = 'dead' ORDER BY d.id LIMIT $1::int) s",
+		 "SELECT coalesce(json_agg(x ORDER BY x->>'id'), '[]') FROM (SELECT json_build_object("
+		 "'id', j.id, 'tenant_id', j.tenant_id, 'endpoint_id', j.payload->>'endpoint_id', "
+		 "'event_id', j.payload->>'event_id', 'attempts', j.attempts, 'last_error', j.last_error, "
+		 "'finished_at', j.finished_at)::jsonb AS x FROM jobs j "
+		 "WHERE j.queue = '" WEBHOOKS_QUEUE "' AND j.state = 'dead' ORDER BY j.id LIMIT $1::int) s",
 		 lim);
 	if (e == ERR_OK)
 		*out = rows_json(a, r, 0, 0);

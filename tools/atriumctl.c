@@ -17,6 +17,7 @@ static const struct command commands[] = {
 	{ "tenant",  ctl_tenant,  "tenant create --name NAME     create a tenant and print its owner API key as JSON" },
 	{ "jobs",    ctl_jobs,    "jobs list|show|retry ...     inspect and retry durable jobs (see `atriumctl jobs help`)" },
 	{ "keys",    ctl_keys,    "keys status|rotate|retire N   master key versions; rotate adds one and rewraps data keys" },
+	{ "webhooks", ctl_webhooks, "webhooks dead|retry ...      list dead webhook deliveries, retry one" },
 };
 
 static int usage(FILE *f)

@@ -211,9 +211,9 @@ def test_fails_n_times_then_succeeds_with_backoff_and_one_webhook_id(tenant, rcv
 
 def test_always_failing_goes_dead_then_manual_retry_and_replay_deliver(tenant, rcv):
     ep = create(tenant.owner, rcv, "/dead", default=500)
-    for _ in range(2):
+    for _ in range(3):
         tenant.owner.post(f"/v1/webhooks/endpoints/{ep['id']}/test")
-    dead = wait_delivery(tenant.owner, lambda it: len(it) == 2 and all(d["state"] == "dead" for d in it),
+    dead = wait_delivery(tenant.owner, lambda it: len(it) == 3 and all(d["state"] == "dead" for d in it),
                          timeout=60, endpoint_id=ep["id"])
     assert all(d["attempts"] == len(SCHEDULE_MS) + 1 for d in dead)
     assert tenant.owner.get(f"/v1/webhooks/deliveries?endpoint_id={ep['id']}&state=dead").json()["items"]
@@ -225,6 +225,13 @@ def test_always_failing_goes_dead_then_manual_retry_and_replay_deliver(tenant, r
     full = tenant.owner.get(f"/v1/webhooks/deliveries/{dead[0]['id']}").json()
     assert full["attempts_log"][-1]["trigger"] == "manual" and full["attempts_log"][-1]["status_code"] == 204
     assert_problem(tenant.owner.post(f"/v1/webhooks/deliveries/{dead[0]['id']}/retry"), 409)
+    listed = json.loads(atriumctl("webhooks", "dead", "10000").stdout)      # the operator's view
+    assert {d["id"] for d in dead[1:]} <= {d["id"] for d in listed}
+    out = json.loads(atriumctl("webhooks", "retry", dead[1]["id"]).stdout)
+    assert out["state"] == "pending"
+    wait_delivery(tenant.owner, lambda it: any(d["id"] == dead[1]["id"] and d["state"] == "succeeded"
+                                               for d in it), endpoint_id=ep["id"])
+    assert atriumctl("webhooks", "retry", dead[1]["id"], check=False).returncode == 1   # not dead now
     r = tenant.owner.post(f"/v1/webhooks/endpoints/{ep['id']}/replay", {"since": None})
     assert r.status_code == 202 and r.json()["retried"] == 1, r.text
     wait_delivery(tenant.owner, lambda it: all(d["state"] == "succeeded" for d in it), endpoint_id=ep["id"])
