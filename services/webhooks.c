@@ -20,11 +20,14 @@ static const struct { const char *type, *description; } catalogue[] = {
 	{ "webhook.test", "a test event sent from POST /v1/webhooks/endpoints/{id}/test" },
 	/* -- submissions: submission.created, submission.completed join here -- */
 	/* -- media: media.ready, media.rejected join here -- */
+	{ "media.ready", "an asset passed scanning and validation; its variants and preview metadata are ready" },
+	{ "media.rejected", "an asset was rejected (reason: infected, corrupt, unsupported_type, too_many_pixels, too_long, processing_failed, ...)" },
 };
 
 const char *const webhooks_event_types[] = {
 	"flow.published", "flow.unpublished", "webhook.test",
 	/* -- the same types as the catalogue above, for the route's enum validator -- */
+	"media.ready", "media.rejected",
 	NULL
 };
 

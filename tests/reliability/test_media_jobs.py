@@ -391,3 +391,17 @@ def test_over_clamd_limits_is_never_clean(small_clamd, tmp_path):
     assert run_pipeline(tmp_path, sock, "plain.png")["state"] == "ready"
     r = run_pipeline(tmp_path, sock, "eicar.com")
     assert (r["state"], r["reason"]) == ("rejected", "infected"), r
+
+
+def test_media_events_fan_out_to_subscribed_webhooks(worker):
+    """media.ready and media.rejected are in the webhook catalogue: an endpoint subscribed to
+    them gets one delivery job per processed asset, created with the event."""
+    t = Tenant()
+    r = t.owner.post("/v1/webhooks/endpoints", {"url": "http://127.0.0.1:9/media",
+                                                "event_types": ["media.ready", "media.rejected"]})
+    assert r.status_code == 201, r.text
+    jobs = process(t.id, ["plain.png", "script.svg"])
+    assert {n: result(t.id, a)["state"] for n, (a, _, _) in jobs.items()} == \
+        {"plain.png": "ready", "script.svg": "rejected"}
+    n = q("SELECT count(*) FROM jobs WHERE tenant_id = %s AND queue = 'webhooks'", t.id)[0][0]
+    assert n == 2
