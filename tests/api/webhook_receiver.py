@@ -49,7 +49,13 @@ class Receiver:
                 self.end_headers()
                 self.wfile.write(b"ok")
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        class S(http.server.ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request, client_address):
+                pass      # a sender closing its connection mid-keep-alive is not news
+
+        self.server = S(("127.0.0.1", 0), H)
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
