@@ -16,7 +16,8 @@ static int usage(void)
 {
 	fprintf(stderr,
 		"usage: atriumctl webhooks dead [LIMIT]      dead deliveries, oldest first (default 100)\n"
-		"       atriumctl webhooks retry ID          dead -> pending, next attempt manual\n");
+		"       atriumctl webhooks retry ID          dead -> pending, next attempt manual\n"
+		"       atriumctl webhooks probe URL         one guarded POST under the ATRIUM_HTTP_* policy\n");
 	return 2;
 }
 
@@ -60,6 +61,35 @@ static int cmd_retry(db_t *db, arena_t *a, const char *id)
 	return 0;
 }
 
+/* The SSRF guard end to end (tests/reliability/test_webhooks_ssrf.py runs it inside a network
+ * namespace): the save-time URL check, then a real POST through http_client whatever the check
+ * said, so that the connect-time guard is exercised on its own. Needs no database. */
+static int cmd_probe(const struct config *cfg, const char *url)
+{
+	struct http_request rq = { "POST", url, NULL, "{}", 2 };
+	struct http_policy pol;
+	struct http_response rs;
+	const char *why = NULL;
+	arena_t *a = arena_new(16384);
+	json_object *out = json_new_object(a);
+	char err[200];
+
+	if (http_policy_from_config(cfg, &pol, err, sizeof(err)) != 0) {
+		fprintf(stderr, "atriumctl webhooks: %s\n", err);
+		arena_free(a);
+		return 1;
+	}
+	(void)!http_url_check(&pol, a, url, &why);
+	(void)!http_perform(&pol, a, &rq, &rs);
+	json_object_object_add(out, "check", why != NULL ? json_object_new_string(why) : NULL);
+	json_object_object_add(out, "status", json_object_new_int(rs.status));
+	json_object_object_add(out, "refused", json_object_new_boolean(rs.refused));
+	json_object_object_add(out, "error", rs.error != NULL ? json_object_new_string(rs.error) : NULL);
+	printf("%s\n", json_str(out));
+	arena_free(a);
+	return 0;
+}
+
 int ctl_webhooks(const struct config *cfg, int argc, char **argv)
 {
 	db_t *db;
@@ -69,6 +99,8 @@ int ctl_webhooks(const struct config *cfg, int argc, char **argv)
 
 	if (argc < 2 || argc > 3)
 		return usage();
+	if (strcmp(argv[1], "probe") == 0)
+		return argc == 3 ? cmd_probe(cfg, argv[2]) : usage();
 	db = db_connect(cfg->db_worker, "atriumctl");
 	redis = redis_open(cfg->redis, 2000);
 	a = arena_new(16384);
