@@ -40,6 +40,16 @@ struct config {
 	int webhook_per_endpoint;      /* ATRIUM_WEBHOOK_PER_ENDPOINT: deliveries in flight per endpoint */
 	int webhook_concurrency;       /* ATRIUM_WEBHOOK_CONCURRENCY: deliveries in flight per worker */
 	/* -- storage, uploads and media -- */    /* ATRIUM_WORKER_QUEUES: comma list a worker binary serves (its default if unset) */
+	/* storage (services/storage*.c) */
+	const char *storage_backend;  /* ATRIUM_STORAGE_BACKEND: local | s3 */
+	const char *storage_dir;      /* ATRIUM_STORAGE_DIR: root of the local backend */
+	const char *s3_endpoint;      /* ATRIUM_S3_ENDPOINT: https://host[:port] of the S3-compatible service */
+	const char *s3_region;        /* ATRIUM_S3_REGION: SigV4 region (us-east-1, fsn1, ...) */
+	const char *s3_bucket;        /* ATRIUM_S3_BUCKET */
+	const char *s3_access_key;    /* ATRIUM_S3_ACCESS_KEY */
+	const char *s3_secret_key;    /* ATRIUM_S3_SECRET_KEY */
+	int s3_path_style;            /* ATRIUM_S3_PATH_STYLE: 1 = endpoint/bucket/key, 0 = bucket.endpoint/key */
+	int s3_part_mb;               /* ATRIUM_S3_PART_MB: multipart part size; larger objects go multipart */
 	/* media processing (atrium-media; services/media_pipeline.c) */
 	const char *media_scanner;    /* ATRIUM_MEDIA_SCANNER: clamd | none (none is warned about at start-up) */
 	const char *clamd_socket;     /* ATRIUM_CLAMD_SOCKET: clamd's unix socket */

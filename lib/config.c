@@ -27,6 +27,7 @@ struct setting {
 static const char *const env_choices[] = { "dev", "test", "production", NULL };
 /* Indexes match enum log_level (log.h). */
 static const char *const level_choices[] = { "debug", "info", "warn", "error", NULL };
+static const char *const storage_choices[] = { "local", "s3", NULL };
 
 #define STR(n, f, d)        { n, CT_STR, offsetof(struct config, f), d, 0, 0, 0, NULL, false }
 #define SECRET(n, f, d)     { n, CT_STR, offsetof(struct config, f), d, 0, 0, 0, NULL, true }
@@ -69,6 +70,16 @@ static const struct setting settings[] = {
 	INT("ATRIUM_WEBHOOK_PER_ENDPOINT", webhook_per_endpoint, 4, 1, 64),
 	INT("ATRIUM_WEBHOOK_CONCURRENCY", webhook_concurrency, 64, 1, 1024),
 	/* -- storage, uploads and media -- */
+	{ "ATRIUM_STORAGE_BACKEND", CT_CHOICE, offsetof(struct config, storage_backend), "local", 0, 0, 0,
+	  storage_choices, false },
+	STR("ATRIUM_STORAGE_DIR", storage_dir, "/var/lib/atrium/storage"),
+	STR("ATRIUM_S3_ENDPOINT", s3_endpoint, ""),
+	STR("ATRIUM_S3_REGION", s3_region, "us-east-1"),
+	STR("ATRIUM_S3_BUCKET", s3_bucket, ""),
+	STR("ATRIUM_S3_ACCESS_KEY", s3_access_key, ""),
+	SECRET("ATRIUM_S3_SECRET_KEY", s3_secret_key, ""),
+	INT("ATRIUM_S3_PATH_STYLE", s3_path_style, 1, 0, 1),
+	INT("ATRIUM_S3_PART_MB", s3_part_mb, 64, 5, 5120),
 	/* media processing */
 	STR("ATRIUM_MEDIA_SCANNER", media_scanner, "clamd"),
 	STR("ATRIUM_CLAMD_SOCKET", clamd_socket, "/run/atrium/clamd.sock"),
