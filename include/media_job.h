@@ -5,6 +5,8 @@
 #include "media_pipeline.h"
 #include "worker.h"
 
+struct storage;
+
 #define MEDIA_JOB_KIND "media.process"
 #define MEDIA_QUEUE "media"
 
@@ -43,6 +45,12 @@ err_t media_job_process(struct worker *w, const struct job *job, json_object *pa
  * assembling job): pipeline, record, event, discard; the same retry rules. */
 err_t media_job_run_asset(struct worker *w, const struct job *job, arena_t *a, const char *asset_id,
 			  const char *path, struct job_result *res) MUSTCHECK;
+
+/* Hooks over the StorageAdapter (include/storage.h): store puts each variant under
+ * t/<tenant>/media/<asset>/<variant> (moved from the work directory), discard deletes those keys
+ * and the local input. fetch and set_state stay NULL (the asset table is the uploads side's).
+ * s must outlive the process's jobs. */
+struct media_job_hooks media_job_storage_hooks(struct storage *s);
 
 /* Pure: the event data of a result (asset_id, state, reason, kind, mime, width, height,
  * duration_ms, codecs, page_count, color, scanner, variants). Released with a. */

@@ -405,3 +405,44 @@ def test_media_events_fan_out_to_subscribed_webhooks(worker):
         {"plain.png": "ready", "script.svg": "rejected"}
     n = q("SELECT count(*) FROM jobs WHERE tenant_id = %s AND queue = 'webhooks'", t.id)[0][0]
     assert n == 2
+
+
+def test_storage_hooks_put_variants_under_derived_keys(tmp_path):
+    """media_job_storage_hooks over the local StorageAdapter: a ready asset's variants end up at
+    t/<tenant>/media/<asset>/<variant> (moved out of the work directory), a rejected asset leaves
+    nothing in storage and its input is deleted."""
+    t = Tenant()
+    store = os.path.join(DIR, "media-store-test")
+    os.makedirs(store, exist_ok=True)
+    u = pwd.getpwnam("atrium-worker")
+    os.chown(store, u.pw_uid, u.pw_gid)
+    env = dict(os.environ)
+    env.update(load_env_file(ENV["ATRIUM_ENV_FILE"]))
+    env.update(ATRIUM_USER="atrium-worker", ATRIUM_WORKER_QUEUES="media_store", MEDIA_TEST_STORAGE="1",
+               ATRIUM_STORAGE_BACKEND="local", ATRIUM_STORAGE_DIR=store)
+    log = open(os.path.join(DIR, "log", "media-test-store-worker.log"), "ab")
+    p = subprocess.Popen([WORKER], env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL, cwd=DIR,
+                         start_new_session=True)
+    try:
+        time.sleep(0.5)
+        assert p.poll() is None, "the storage worker exited at start"
+        ids = {}
+        for name in ("rotated.jpg", "truncated.jpg"):
+            asset, path = str(uuid.uuid4()), stage(name)
+            jid = ctl("enqueue", "--tenant", t.id, "--queue", "media_store", "--kind", "media.process",
+                      "--payload", json.dumps({"asset_id": asset, "path": path}))["id"]
+            ids[name] = (asset, jid, path)
+        wait_for(lambda: all(q("SELECT state FROM jobs WHERE id = %s", j)[0][0] == "succeeded"
+                             for _, j, _ in ids.values()), 60, "the storage jobs")
+        asset, jid, _ = ids["rotated.jpg"]
+        base = os.path.join(store, "t", t.id, "media", asset)
+        assert sorted(os.listdir(base)) == ["original", "preview", "thumb"]
+        assert open(os.path.join(base, "original"), "rb").read(3) == b"\xff\xd8\xff"
+        assert not os.path.exists(os.path.join(WORK, jid)), "work directory left behind"
+        asset, jid, path = ids["truncated.jpg"]
+        assert not os.path.exists(os.path.join(store, "t", t.id, "media", asset))
+        assert not os.path.exists(path)
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=30)
+        log.close()
