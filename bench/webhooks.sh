@@ -24,6 +24,9 @@ teardown() {
 }
 trap teardown EXIT
 
+# One endpoint takes the whole worker here (production's per-endpoint cap is 4).
+export ATRIUM_WEBHOOK_PER_ENDPOINT=${ATRIUM_WEBHOOK_PER_ENDPOINT:-64}
+export ATRIUM_WEBHOOK_CONCURRENCY=${ATRIUM_WEBHOOK_CONCURRENCY:-64}
 mkdir -p "$STACK_DIR/nginx/conf/extra.d"
 echo 'location = /bench/hook { return 204; }' >"$STACK_DIR/nginx/conf/extra.d/bench-webhooks.conf"
 scripts/stack.sh start test >"$STACK_DIR/stack.out" 2>&1 || { cat "$STACK_DIR/stack.out"; exit 1; }
@@ -41,7 +44,7 @@ curl -s --parallel --parallel-max 64 -X POST -H 'Content-Type: application/json'
 t1=$(now)
 CURL_RATE=$(rate "$N" "$t0" "$t1")
 
-# Webhooks: queue N deliveries with the worker stopped, then time the worker draining them.
+# Webhooks: queue N deliveries (per-endpoint cap $ATRIUM_WEBHOOK_PER_ENDPOINT, $ATRIUM_WEBHOOK_CONCURRENCY in flight) with the worker stopped, then time the worker draining them.
 EP=$(curl -sf -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \
 	-d "{\"url\":\"$BASE/bench/hook\"}" "$BASE/v1/webhooks/endpoints" |
 	/usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
