@@ -77,11 +77,12 @@ static void parse_req(char *s, struct parsed *p, bool drop_token)
 		if (*line == ' ' && p->nh > 0) {
 			/* a folded value: the suite expects "value1,value2" */
 			char *v = line + strspn(line, " ");
-			size_t n = strlen(p->h[p->nh - 1].value) + strlen(v) + 2;
-			char *j = malloc(n);
+			static char fold[8][512];
+			static int k;
+			char *j = fold[k++ % 8];
 
-			snprintf(j, n, "%s,%s", p->h[p->nh - 1].value, v);
-			p->h[p->nh - 1].value = j;   /* leaked: a test process */
+			snprintf(j, sizeof(fold[0]), "%s,%s", p->h[p->nh - 1].value, v);
+			p->h[p->nh - 1].value = j;
 			continue;
 		}
 		char *colon = strchr(line, ':');
