@@ -323,3 +323,20 @@ def test_delete_destroys_secrets(tenant, rcv):
     with pg("atrium_owner") as c, c.cursor() as cur:
         cur.execute("SELECT count(*) FROM secrets WHERE owner_id = %s", (ep["id"],))
         assert cur.fetchone()[0] == 0
+
+
+def test_janitor_purges_attempts_past_retention(tenant, rcv):
+    ep = create(tenant.owner, rcv, "/purge")
+    tenant.owner.post(f"/v1/webhooks/endpoints/{ep['id']}/test")
+    d = wait_delivery(tenant.owner, lambda it: it and it[0]["state"] == "succeeded", endpoint_id=ep["id"])[0]
+    with pg("atrium_owner") as c, c.cursor() as cur:
+        cur.execute("INSERT INTO webhook_attempts (tenant_id, id, delivery_id, n, trigger, duration_ms, "
+                    "request_payload, created_at) VALUES (%s, gen_random_uuid(), %s, 99, 'scheduled', 0, "
+                    "'{}', now() - interval '400 days')", (tenant.id, d["id"]))
+    end = time.time() + 30
+    while time.time() < end:
+        n = len(tenant.owner.get(f"/v1/webhooks/deliveries/{d['id']}").json()["attempts_log"])
+        if n == 1:
+            break
+        time.sleep(0.5)
+    assert n == 1, "the 400-day-old attempt was not purged"
