@@ -56,4 +56,79 @@ void uploads_validate(magic_t m, const char *path, int64_t size, const char *nam
  * served as an attachment. */
 bool uploads_inline_type(const char *mime);
 
+/* --- tus 1.0 headers (services/uploads_tus.c) ----------------------------------------------- */
+
+#define TUS_VERSION "1.0.0"
+#define TUS_MAX_LENGTH ((int64_t)1 << 40)   /* the largest Upload-Length/Offset parsed */
+#define TUS_META_MAX 4096                   /* bytes of an Upload-Metadata header */
+
+/* Upload-Length and Upload-Offset: decimal digits only, no sign, no leading zeros (except "0"),
+ * at most TUS_MAX_LENGTH. 0 or -1. */
+int tus_parse_size(const char *s, int64_t *out) MUSTCHECK;
+
+/* Upload-Metadata's pairs tus clients send (filename, filetype, field), decoded; other keys are
+ * checked and ignored. Values may hold any byte (NUL included): hence the lengths. */
+struct tus_meta {
+	const char *filename;
+	size_t filename_len;
+	const char *filetype;
+	size_t filetype_len;
+	const char *field;
+	size_t field_len;
+};
+
+/* Parses "key b64,key b64,key": keys printable ASCII without space or comma, unique, values
+ * standard base64 (empty allowed); at most 32 pairs within TUS_META_MAX. Values are decoded into
+ * arena a and NUL-terminated. 0, or -1 for anything malformed. */
+int tus_parse_metadata(const char *s, arena_t *a, struct tus_meta *m) MUSTCHECK;
+
+enum tus_checksum_alg { TUS_SHA1, TUS_SHA256 };
+
+struct tus_checksum {
+	enum tus_checksum_alg alg;
+	unsigned char digest[32];
+	size_t len;               /* 20 or 32 */
+};
+
+/* The checksum extension's algorithms, for Tus-Checksum-Algorithm. */
+#define TUS_CHECKSUM_ALGS "sha1,sha256"
+
+/* Upload-Checksum "sha1 <base64 digest>" (or sha256). 0, -1 malformed, -2 unknown algorithm
+ * (tus answers 400 for both). */
+int tus_parse_checksum(const char *s, struct tus_checksum *c) MUSTCHECK;
+
+/* True when the file at path (a spooled chunk) has checksum c. Reads it once. */
+bool tus_checksum_matches(const char *path, const struct tus_checksum *c);
+
+/* --- signed, expiring tokens and URLs (services/uploads_token.c) ---------------------------- */
+
+#define UPLOAD_KEY_LEN 32
+
+/* What an upload session token binds. */
+struct upload_claims {
+	char tenant_id[UUID_STRLEN];
+	char flow_id[UUID_STRLEN];
+	int version;                 /* the flow version the session started on */
+	char session_id[UUID_STRLEN];
+	time_t expires;
+};
+
+/* "<base64url(claims)>.<base64url(HMAC-SHA256(key, that))>" into b. 0 or -1. */
+int upload_token_sign(const unsigned char key[UPLOAD_KEY_LEN], const struct upload_claims *c,
+		      buf_t *b) MUSTCHECK;
+
+/* Checks a token's MAC (constant time), shape and expiry against now. 0 with claims filled;
+ * -1 for a malformed or tampered token; -2 for an expired one. */
+int upload_token_verify(const unsigned char key[UPLOAD_KEY_LEN], const char *token, time_t now,
+			struct upload_claims *c) MUSTCHECK;
+
+/* The signature of a download URL: hex HMAC-SHA256 over method, path, variant and expiry, each
+ * on its own line, into out. */
+void upload_url_sign(const unsigned char key[UPLOAD_KEY_LEN], const char *method, const char *path,
+		     const char *variant, time_t expires, char out[65]);
+
+/* 0 when sig (hex) signs method, path, variant, expires and now <= expires; -1 otherwise. */
+int upload_url_verify(const unsigned char key[UPLOAD_KEY_LEN], const char *method, const char *path,
+		      const char *variant, time_t expires, const char *sig, time_t now) MUSTCHECK;
+
 #endif

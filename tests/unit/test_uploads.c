@@ -1,4 +1,4 @@
-/* test_uploads: file-name rules, RFC 6266 Content-Disposition, and the acceptance verdict
+/* test_uploads: tus header parsing, session tokens and URL signatures, file-name rules, RFC 6266 Content-Disposition, and the acceptance verdict
  * (extension, libmagic, signature, Office zip directory, accept lists) on files made here —
  * including the issue's abuse cases: an image extension on HTML or PHP, a PNG that is a zip,
  * double extensions, path traversal and bidi characters in names */
@@ -196,6 +196,133 @@ static void test_office(void **state)
 				  NULL, 0), "office_invalid");
 }
 
+/* --- tus headers ------------------------------------------------------------------------------ */
+
+static void test_tus_size(void **state)
+{
+	int64_t v;
+
+	(void)state;
+	assert_int_equal(tus_parse_size("0", &v), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(tus_parse_size("67108864", &v), 0);
+	assert_int_equal(v, 67108864);
+	assert_int_equal(tus_parse_size("1099511627776", &v), 0);
+	assert_int_equal(tus_parse_size("1099511627777", &v), -1);
+	assert_int_equal(tus_parse_size("", &v), -1);
+	assert_int_equal(tus_parse_size(NULL, &v), -1);
+	assert_int_equal(tus_parse_size("-1", &v), -1);
+	assert_int_equal(tus_parse_size("+1", &v), -1);
+	assert_int_equal(tus_parse_size("01", &v), -1);
+	assert_int_equal(tus_parse_size(" 1", &v), -1);
+	assert_int_equal(tus_parse_size("1e3", &v), -1);
+	assert_int_equal(tus_parse_size("99999999999999999999", &v), -1);
+}
+
+static void test_tus_metadata(void **state)
+{
+	arena_t *a = arena_new(4096);
+	struct tus_meta m;
+
+	(void)state;
+	/* filename "résumé.pdf", filetype "application/pdf", a flag without value */
+	assert_int_equal(tus_parse_metadata("filename csOpc3Vtw6kucGRm,filetype YXBwbGljYXRpb24vcGRm,"
+					    "is_confidential", a, &m), 0);
+	assert_string_equal(m.filename, "résumé.pdf");
+	assert_int_equal(m.filename_len, strlen("résumé.pdf"));
+	assert_string_equal(m.filetype, "application/pdf");
+	assert_null(m.field);
+	assert_int_equal(tus_parse_metadata("", a, &m), 0);
+	assert_null(m.filename);
+	/* a NUL inside a value is kept, with its length, for the name check to refuse */
+	assert_int_equal(tus_parse_metadata("filename YS5wbmcALnBocA==", a, &m), 0);
+	assert_int_equal(m.filename_len, 10);
+	assert_string_equal(uploads_filename_problem(m.filename, m.filename_len), "filename_invalid");
+	/* malformed: duplicate key, bad base64, empty key, two spaces, trailing comma */
+	assert_int_equal(tus_parse_metadata("field YQ==,field Yg==", a, &m), -1);
+	assert_int_equal(tus_parse_metadata("filename !!!!", a, &m), -1);
+	assert_int_equal(tus_parse_metadata("filename YQ=", a, &m), -1);
+	assert_int_equal(tus_parse_metadata(" YQ==", a, &m), -1);
+	assert_int_equal(tus_parse_metadata("filename  YQ==", a, &m), -1);
+	assert_int_equal(tus_parse_metadata("filename YQ==,", a, &m), -1);
+	arena_free(a);
+}
+
+static void test_tus_checksum(void **state)
+{
+	struct tus_checksum c;
+	const char *p = file_of("chunk", "hello world", 11);
+
+	(void)state;
+	/* sha1("hello world") = 2aae6c35c94fcfb415dbe95f408b9ce91ee846ed */
+	assert_int_equal(tus_parse_checksum("sha1 Kq5sNclPz7QV2+lfQIuc6R7oRu0=", &c), 0);
+	assert_true(tus_checksum_matches(p, &c));
+	c.digest[0] ^= 1;
+	assert_false(tus_checksum_matches(p, &c));
+	assert_int_equal(tus_parse_checksum("sha256 uU0nuZNNPgilLlLX2n2r+sSE7+N6U4DukIj3rOLvzek=", &c), 0);
+	assert_true(tus_checksum_matches(p, &c));
+	assert_int_equal(tus_parse_checksum("md5 XrY7u+Ae7tCTyyK7j1rNww==", &c), -2);
+	assert_int_equal(tus_parse_checksum("sha1 Kq5sNclPz7QV2+lfQIuc6R7o", &c), -1);
+	assert_int_equal(tus_parse_checksum("sha1", &c), -1);
+}
+
+/* --- tokens ---------------------------------------------------------------------------------- */
+
+static const unsigned char key[UPLOAD_KEY_LEN] = "0123456789abcdef0123456789abcdef";
+
+static void test_token(void **state)
+{
+	struct upload_claims c = { "0190a5b2-0000-7000-8000-000000000001",
+				   "0190a5b2-0000-7000-8000-0000000000f1", 3,
+				   "0190a5b2-0000-7000-8000-0000000000c1", 2000000000 }, got;
+	unsigned char other[UPLOAD_KEY_LEN];
+	buf_t b;
+
+	(void)state;
+	buf_init(&b, 1024);
+	assert_int_equal(upload_token_sign(key, &c, &b), 0);
+	assert_int_equal(upload_token_verify(key, buf_cstr(&b), 1999999999, &got), 0);
+	assert_string_equal(got.tenant_id, c.tenant_id);
+	assert_string_equal(got.flow_id, c.flow_id);
+	assert_string_equal(got.session_id, c.session_id);
+	assert_int_equal(got.version, 3);
+	/* expired */
+	assert_int_equal(upload_token_verify(key, buf_cstr(&b), 2000000001, &got), -2);
+	/* another key */
+	memcpy(other, key, sizeof(other));
+	other[0] ^= 1;
+	assert_int_equal(upload_token_verify(other, buf_cstr(&b), 0, &got), -1);
+	/* every single changed character is refused */
+	for (size_t i = 0; i < b.len; i++) {
+		char *t = strdup(buf_cstr(&b));
+
+		t[i] = t[i] == 'A' ? 'B' : 'A';
+		assert_int_not_equal(upload_token_verify(key, t, 0, &got), 0);
+		free(t);
+	}
+	assert_int_equal(upload_token_verify(key, "", 0, &got), -1);
+	assert_int_equal(upload_token_verify(key, "abc", 0, &got), -1);
+	assert_int_equal(upload_token_verify(key, ".", 0, &got), -1);
+	buf_release(&b);
+}
+
+static void test_url_signature(void **state)
+{
+	char sig[65];
+	const char *path = "/v1/media/0190a5b2-0000-7000-8000-0000000000a1/download";
+
+	(void)state;
+	upload_url_sign(key, "GET", path, "original", 1000, sig);
+	assert_int_equal(upload_url_verify(key, "GET", path, "original", 1000, sig, 999), 0);
+	assert_int_equal(upload_url_verify(key, "GET", path, "original", 1000, sig, 1001), -1);
+	assert_int_equal(upload_url_verify(key, "GET", path, "thumb", 1000, sig, 999), -1);
+	assert_int_equal(upload_url_verify(key, "HEAD", path, "original", 1000, sig, 999), -1);
+	assert_int_equal(upload_url_verify(key, "GET", path, "original", 1001, sig, 999), -1);
+	sig[10] = sig[10] == '0' ? '1' : '0';
+	assert_int_equal(upload_url_verify(key, "GET", path, "original", 1000, sig, 999), -1);
+	assert_int_equal(upload_url_verify(key, "GET", path, "original", 1000, "short", 999), -1);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -224,6 +351,11 @@ int main(void)
 		cmocka_unit_test(test_images),
 		cmocka_unit_test(test_abuse),
 		cmocka_unit_test(test_office),
+		cmocka_unit_test(test_tus_size),
+		cmocka_unit_test(test_tus_metadata),
+		cmocka_unit_test(test_tus_checksum),
+		cmocka_unit_test(test_token),
+		cmocka_unit_test(test_url_signature),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
