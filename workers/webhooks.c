@@ -28,6 +28,7 @@ struct slot {
 	struct job job;
 	struct webhook_send s;
 	struct http_xfer *x;
+	struct http_response rs;
 	char entry[48];
 };
 
@@ -113,39 +114,84 @@ static void release(struct wh *w, struct slot *sl, bool do_ack)
 	sl->used = false;
 }
 
-static void finish(struct wh *w, struct slot *sl, CURLcode rc)
+/* A failed attempt: its row (and a 410's disabling) commit on their own, then the job fails. */
+static void finish_failed(struct wh *w, struct slot *sl)
 {
-	struct http_response rs;
 	struct job_result res = { 0 };
-	bool db_ok = true;
 
-	http_xfer_finish(sl->x, rc, &rs);
-	if (db_begin(w->db, sl->job.tenant_id) != ERR_OK) {
-		db_ok = false;
-	} else if (webhooks_record(w->db, sl->a, &w->cfg, &sl->job, &sl->s, &rs, &res) == ERR_OK) {
-		if (queue_complete(w->db, sl->a, &sl->job, w->consumer) != ERR_OK || db_commit(w->db) != ERR_OK) {
-			db_rollback(w->db);
-			db_ok = false;     /* the lease runs out and the sweeper hands it out again */
-		}
-	} else {
-		fail_job(w, sl, &res);
+	if (db_ready(w->db) != ERR_OK || db_begin(w->db, sl->job.tenant_id) != ERR_OK) {
+		release(w, sl, false);     /* the lease runs out and the sweeper hands it out again */
+		return;
 	}
-	release(w, sl, db_ok);
+	if (webhooks_record(w->db, sl->a, &w->cfg, &sl->job, &sl->s, &sl->rs, &res) == ERR_OK)
+		log_error("webhooks.unexpected_success", LF_STR("job", sl->job.id));
+	fail_job(w, sl, &res);
+	release(w, sl, true);
+}
+
+/* Successful deliveries of one tenant commit together (attempt rows and completions): one
+ * transaction for the batch instead of one per delivery. On failure nothing is acked and the
+ * leases run out, so they are delivered again (at least once). */
+static void complete_batch(struct wh *w, struct slot **ok, size_t n)
+{
+	bool db_ok = db_ready(w->db) == ERR_OK && db_begin(w->db, ok[0]->job.tenant_id) == ERR_OK;
+
+	for (size_t i = 0; db_ok && i < n; i++) {
+		struct job_result res = { 0 };
+
+		db_ok = webhooks_record(w->db, ok[i]->a, &w->cfg, &ok[i]->job, &ok[i]->s, &ok[i]->rs, &res) == ERR_OK &&
+			queue_complete(w->db, ok[i]->a, &ok[i]->job, w->consumer) == ERR_OK;
+	}
+	if (db_ok)
+		db_ok = db_commit(w->db) == ERR_OK;
+	if (!db_ok)
+		db_rollback(w->db);
+	for (size_t i = 0; i < n; i++)
+		release(w, ok[i], db_ok);
+}
+
+/* Groups the successes by tenant and completes each group in one transaction. */
+static void complete_all(struct wh *w, struct slot **ok, size_t n)
+{
+	static struct slot *group[MAX_SLOTS];
+
+	while (n > 0) {
+		size_t g = 0, rest = 0;
+
+		for (size_t i = 0; i < n; i++) {
+			if (strcmp(ok[i]->job.tenant_id, ok[0]->job.tenant_id) == 0)
+				group[g++] = ok[i];
+			else
+				ok[rest++] = ok[i];
+		}
+		complete_batch(w, group, g);
+		n = rest;
+	}
 }
 
 static void reap(struct wh *w)
 {
+	static struct slot *ok[MAX_SLOTS];
+	size_t nok = 0;
 	CURLMsg *m;
 	int left;
 
 	while ((m = curl_multi_info_read(w->multi, &left)) != NULL) {
+		struct slot *sl;
 		char *priv = NULL;
 
 		if (m->msg != CURLMSG_DONE)
 			continue;
 		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);   /* the http_xfer */
-		finish(w, http_xfer_data((struct http_xfer *)(void *)priv), m->data.result);
+		sl = http_xfer_data((struct http_xfer *)(void *)priv);
+		http_xfer_finish(sl->x, m->data.result, &sl->rs);
+		if (sl->rs.status >= 200 && sl->rs.status < 300)
+			ok[nok++] = sl;
+		else
+			finish_failed(w, sl);
 	}
+	if (nok > 0)
+		complete_all(w, ok, nok);
 }
 
 /* --- starting ------------------------------------------------------------------------------- */
@@ -202,10 +248,13 @@ static bool start_one(struct wh *w, const struct ref *r)
 
 	if (sl == NULL)
 		return false;
-	if (queue_claim(w->db, sl->a, r->job.tenant_id, r->job.id, w->consumer, w->cfg.job_lease_ms,
-			&sl->job, &claimed) != ERR_OK || !claimed) {
-		if (db_ready(w->db) == ERR_OK && !claimed)
-			ack(w, r->entry);
+	if (db_ready(w->db) != ERR_OK)
+		return false;          /* PostgreSQL is down: the entry waits in pending */
+	e = queue_claim(w->db, sl->a, r->job.tenant_id, r->job.id, w->consumer, w->cfg.job_lease_ms,
+			&sl->job, &claimed);
+	if (e != ERR_OK || !claimed) {
+		if (e == ERR_OK)
+			ack(w, r->entry);      /* done, not due, or held elsewhere */
 		arena_reset(sl->a);
 		return true;
 	}
@@ -371,6 +420,8 @@ static void run(struct wh *w)
 		reap(w);
 		if (w->inflight > 0)
 			curl_multi_poll(w->multi, NULL, 0, 20, NULL);
+		else if (w->npending > 0 || used_slots(w) > 0)
+			usleep(20000);     /* nothing could start (PostgreSQL down, endpoints full) */
 	}
 }
 
