@@ -59,6 +59,11 @@ static const struct route routes[] = {
 	/* -- upload sessions, tus uploads and media (issue: storage and uploads) -- */
 	/* -- media processing (issue: media worker) -- */
 	{ "POST",   "/v1/media/{id}/reprocess",      h_media_reprocess, PERM_MEDIA_REPROCESS, 0, NULL, 0 },
+	/* -- uploads (issue: storage and uploads): tus 1.0 for creators -- */
+	{ "POST",   "/v1/uploads",                   h_tus_create,    PERM_MEDIA_UPLOAD,  0, NULL, ROUTE_BODY_FILE },
+	{ "HEAD",   "/v1/uploads/{id}",              h_tus_head,      PERM_MEDIA_UPLOAD,  0, NULL, 0 },
+	{ "PATCH",  "/v1/uploads/{id}",              h_tus_patch,     PERM_MEDIA_UPLOAD,  0, NULL, ROUTE_BODY_FILE },
+	{ "DELETE", "/v1/uploads/{id}",              h_tus_delete,    PERM_MEDIA_UPLOAD,  0, NULL, 0 },
 };
 
 const struct route *router_routes(size_t *n)
@@ -163,6 +168,8 @@ static err_t check_body(struct req *r, const struct route *rt)
 {
 	err_t e;
 
+	if (rt->flags & ROUTE_BODY_FILE)
+		return ERR_OK;   /* the handler checks the spooled body's length and type itself */
 	if (rt->body == NULL) {
 		if (r->content_length > 0)
 			return err_set(&r->prob, r->a, ERR_BAD_REQUEST, "this endpoint takes no request body");

@@ -25,6 +25,7 @@ enum perm {
 	PERM_WEBHOOKS_SECRET,      /* owner, admin: rotate and reveal signing secrets */
 	/* -- uploads and media -- */
 	PERM_MEDIA_REPROCESS,     /* owner, admin, creator (media processing) */
+	PERM_MEDIA_UPLOAD,        /* owner, admin, creator: tus uploads with an API key */
 	PERM__COUNT
 };
 

@@ -50,6 +50,11 @@ struct config {
 	const char *s3_secret_key;    /* ATRIUM_S3_SECRET_KEY */
 	int s3_path_style;            /* ATRIUM_S3_PATH_STYLE: 1 = endpoint/bucket/key, 0 = bucket.endpoint/key */
 	int s3_part_mb;               /* ATRIUM_S3_PART_MB: multipart part size; larger objects go multipart */
+	/* uploads (services/uploads.c, fcgi/uploads.c) */
+	const char *upload_dir;       /* ATRIUM_UPLOAD_DIR: incoming parts; same filesystem as nginx's upload spool */
+	int upload_chunk_mb;          /* ATRIUM_UPLOAD_CHUNK_MB: largest PATCH/PUT body (nginx: client_max_body_size) */
+	int upload_expire_s;          /* ATRIUM_UPLOAD_EXPIRE_S: an unfinished upload's lifetime (Upload-Expires) */
+	int upload_max_mb;            /* ATRIUM_UPLOAD_MAX_MB: largest Upload-Length */
 	/* media processing (atrium-media; services/media_pipeline.c) */
 	const char *media_scanner;    /* ATRIUM_MEDIA_SCANNER: clamd | none (none is warned about at start-up) */
 	const char *clamd_socket;     /* ATRIUM_CLAMD_SOCKET: clamd's unix socket */

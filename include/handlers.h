@@ -58,6 +58,10 @@ err_t h_webhook_delivery(struct req *r);
 err_t h_webhook_delivery_retry(struct req *r);
 
 /* -- upload sessions, tus and media: fcgi/uploads.c, fcgi/media.c -- */
+err_t h_tus_create(struct req *r);
+err_t h_tus_head(struct req *r);
+err_t h_tus_patch(struct req *r);
+err_t h_tus_delete(struct req *r);
 /* media processing: fcgi/media_processing.c */
 err_t h_media_reprocess(struct req *r);
 

@@ -131,4 +131,42 @@ void upload_url_sign(const unsigned char key[UPLOAD_KEY_LEN], const char *method
 int upload_url_verify(const unsigned char key[UPLOAD_KEY_LEN], const char *method, const char *path,
 		      const char *variant, time_t expires, const char *sig, time_t now) MUSTCHECK;
 
+/* --- tus upload state (services/uploads.c) -------------------------------------------------- */
+
+#include "config.h"
+#include "db.h"
+#include "err.h"
+
+struct tus_upload {
+	const char *id;
+	int64_t length;
+	int64_t offset;
+	time_t expires;
+	const char *filename;
+	int parts;
+	const char *asset_id;        /* set when this request completed the upload */
+};
+
+/* tus creation: a new upload of length bytes (at most ATRIUM_UPLOAD_MAX_MB, else 413) named by
+ * the metadata's filename (422 when not acceptable, 400 when missing). */
+err_t uploads_create(db_t *db, arena_t *a, const struct config *c, const char *tenant,
+		     const char *key_id, int64_t length, const struct tus_meta *m,
+		     struct tus_upload *u, struct problem *p) MUSTCHECK;
+
+/* The upload's state for HEAD; 404 unknown (or another tenant's), 410 expired. */
+err_t uploads_head(db_t *db, arena_t *a, const char *tenant, const char *id,
+		   struct tus_upload *u, struct problem *p) MUSTCHECK;
+
+/* PATCH: body_file (nginx's spooled chunk, body_len bytes) becomes the part at offset — renamed,
+ * fsynced, then the offset moves. 409 for a wrong offset or a concurrent PATCH, 413 past the
+ * length, 460 checksum mismatch. The chunk that completes the upload also runs the acceptance
+ * check (422 with the reason, bytes deleted) and creates the asset and its media job. */
+err_t uploads_append(db_t *db, arena_t *a, const struct config *c, const char *tenant,
+		     const char *id, int64_t offset, const char *body_file, int64_t body_len,
+		     const struct tus_checksum *ck, struct tus_upload *u, struct problem *p) MUSTCHECK;
+
+/* tus termination of an unfinished upload: its row and parts go. */
+err_t uploads_terminate(db_t *db, arena_t *a, const struct config *c, const char *tenant,
+			const char *id, struct problem *p) MUSTCHECK;
+
 #endif

@@ -80,6 +80,10 @@ static const struct setting settings[] = {
 	SECRET("ATRIUM_S3_SECRET_KEY", s3_secret_key, ""),
 	INT("ATRIUM_S3_PATH_STYLE", s3_path_style, 1, 0, 1),
 	INT("ATRIUM_S3_PART_MB", s3_part_mb, 64, 5, 5120),
+	STR("ATRIUM_UPLOAD_DIR", upload_dir, "/var/lib/atrium/incoming"),
+	INT("ATRIUM_UPLOAD_CHUNK_MB", upload_chunk_mb, 50, 1, 1024),
+	INT("ATRIUM_UPLOAD_EXPIRE_S", upload_expire_s, 86400, 10, 604800),
+	INT("ATRIUM_UPLOAD_MAX_MB", upload_max_mb, 1024, 1, 1048576),
 	/* media processing */
 	STR("ATRIUM_MEDIA_SCANNER", media_scanner, "clamd"),
 	STR("ATRIUM_CLAMD_SOCKET", clamd_socket, "/run/atrium/clamd.sock"),

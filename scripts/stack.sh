@@ -116,6 +116,8 @@ prepare_dirs() {
 	chmod 755 "$DIR"/{pg,run,log,tls,nginx}
 	install -d -m 0700 -o root -g root "$DIR/keys"
 	install -d -m 0750 -o atrium-worker -g atrium "$DIR/media-work"
+	# -- storage and uploads: incoming parts next to nginx's upload spool (same filesystem) --
+	install -d -m 2770 -o atrium-web -g atrium "$DIR/incoming" "$DIR/storage"
 	install -d -m 0750 -o redis -g atrium "$DIR/redis"
 	if [ "$PROFILE" = run ]; then
 		ln -sfn "$DIR" "$ROOT/.run"
@@ -166,6 +168,9 @@ write_env() {
 		echo "ATRIUM_MEDIA_SCANNER=clamd"
 		echo "ATRIUM_CLAMD_SOCKET=$DIR/clamd/run/clamd.sock"
 		echo "ATRIUM_MEDIA_WORK_DIR=$DIR/media-work"
+		# -- storage and uploads --
+		echo "ATRIUM_STORAGE_DIR=$DIR/storage"
+		echo "ATRIUM_UPLOAD_DIR=$DIR/incoming"
 		if [ "$PROFILE" = test ]; then
 			echo "ATRIUM_JOB_LEASE_MS=3000"
 			echo "ATRIUM_JOB_SWEEP_MS=500"

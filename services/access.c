@@ -27,6 +27,7 @@ static const unsigned matrix[PERM__COUNT] = {
 	[PERM_WEBHOOKS_SECRET]    = R(ROLE_ADMIN) | R(ROLE_OWNER),
 	/* -- uploads and media -- */
 	[PERM_MEDIA_REPROCESS]    = R(ROLE_CREATOR) | R(ROLE_ADMIN) | R(ROLE_OWNER),
+	[PERM_MEDIA_UPLOAD]       = R(ROLE_CREATOR) | R(ROLE_ADMIN) | R(ROLE_OWNER),
 };
 
 bool access_allows(enum role role, enum perm perm)
