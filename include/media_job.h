@@ -47,9 +47,9 @@ err_t media_job_run_asset(struct worker *w, const struct job *job, arena_t *a, c
 			  const char *path, struct job_result *res) MUSTCHECK;
 
 /* Hooks over the StorageAdapter (include/storage.h): store puts each variant under
- * t/<tenant>/media/<asset>/<variant> (moved from the work directory), discard deletes those keys
- * and the local input. fetch and set_state stay NULL (the asset table is the uploads side's).
- * s must outlive the process's jobs. */
+ * t/<tenant>/media/<asset>/<variant> (moved from the work directory), set_state writes ready or
+ * rejected + reason into media_assets, discard deletes the variant keys and the local input.
+ * fetch stays NULL (media_job_run_asset takes the local file). s must outlive the jobs. */
 struct media_job_hooks media_job_storage_hooks(struct storage *s);
 
 /* Pure: the event data of a result (asset_id, state, reason, kind, mime, width, height,

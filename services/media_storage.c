@@ -37,7 +37,23 @@ static err_t discard(void *ctx, db_t *db, arena_t *a, const char *tenant_id, con
 	return ERR_OK;
 }
 
+/* The asset's state in media_assets (sql/005): ready, or rejected with its reason. An asset row
+ * that does not exist (yet) is not an error: media_results holds the record either way. */
+static err_t set_state(void *ctx, db_t *db, arena_t *a, const char *tenant_id, const char *asset_id,
+		       const struct media_result *r)
+{
+	bool ready = r->outcome == MEDIA_READY;
+	PGresult *res;
+
+	(void)ctx;
+	return db_q(db, a, &res,
+		    "UPDATE media_assets SET state = $3, reason = $4, updated_at = now()"
+		    " WHERE tenant_id = $1 AND id = $2::uuid",
+		    tenant_id, asset_id, ready ? "ready" : "rejected", ready ? NULL : r->reason);
+}
+
 struct media_job_hooks media_job_storage_hooks(struct storage *s)
 {
-	return (struct media_job_hooks){ .store = store, .discard = discard, .ctx = s };
+	return (struct media_job_hooks){ .store = store, .set_state = set_state, .discard = discard,
+					 .ctx = s };
 }

@@ -410,7 +410,7 @@ def test_media_events_fan_out_to_subscribed_webhooks(worker):
 def test_storage_hooks_put_variants_under_derived_keys(tmp_path):
     """media_job_storage_hooks over the local StorageAdapter: a ready asset's variants end up at
     t/<tenant>/media/<asset>/<variant> (moved out of the work directory), a rejected asset leaves
-    nothing in storage and its input is deleted."""
+    nothing in storage and its input is deleted, and media_assets gets each final state."""
     t = Tenant()
     store = os.path.join(DIR, "media-store-test")
     os.makedirs(store, exist_ok=True)
@@ -429,6 +429,8 @@ def test_storage_hooks_put_variants_under_derived_keys(tmp_path):
         ids = {}
         for name in ("rotated.jpg", "truncated.jpg"):
             asset, path = str(uuid.uuid4()), stage(name)
+            q("INSERT INTO media_assets (tenant_id, id, filename, mime, kind, size) VALUES"
+              " (%s, %s, %s, 'image/jpeg', 'image', 1)", t.id, asset, name)
             jid = ctl("enqueue", "--tenant", t.id, "--queue", "media_store", "--kind", "media.process",
                       "--payload", json.dumps({"asset_id": asset, "path": path}))["id"]
             ids[name] = (asset, jid, path)
@@ -442,6 +444,9 @@ def test_storage_hooks_put_variants_under_derived_keys(tmp_path):
         asset, jid, path = ids["truncated.jpg"]
         assert not os.path.exists(os.path.join(store, "t", t.id, "media", asset))
         assert not os.path.exists(path)
+        states = dict(q("SELECT filename, state || ':' || coalesce(reason, '') FROM media_assets"
+                        " WHERE tenant_id = %s", t.id))
+        assert states == {"rotated.jpg": "ready:", "truncated.jpg": "rejected:corrupt"}
     finally:
         p.send_signal(signal.SIGTERM)
         p.wait(timeout=30)
