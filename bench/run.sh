@@ -83,3 +83,4 @@ ratio health/nginx  $(ratio "$health" "$nginx")
 ratio hello/nginx   $(ratio "$hello" "$nginx")   (the ceiling of the FastCGI design on this machine)
 OUT
 ATRIUM_HTTP_PORT=28180 ATRIUM_HTTPS_PORT=28543 ATRIUM_PG_PORT=54380 STACK_DIR= bench/secrets.sh
+ATRIUM_HTTP_PORT=28280 ATRIUM_HTTPS_PORT=28643 ATRIUM_PG_PORT=54390 STACK_DIR= bench/uploads.sh

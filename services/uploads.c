@@ -184,7 +184,7 @@ static err_t take_part(const struct config *c, arena_t *a, const char *tenant, c
 }
 
 /* The whole file: the only part when there is one, else the parts concatenated (in the kernel,
- * copy_file_range) into <dir>/data. Its path into out. */
+ * copy_file_range) into <dir>/data. Its path into out. Used for Office documents only. */
 static err_t assemble(const struct config *c, const char *tenant, const char *id, int parts,
 		      int64_t length, char out[PATH_CAP + 64])
 {
@@ -230,12 +230,25 @@ static err_t assemble(const struct config *c, const char *tenant, const char *id
 	return fsync(dst) < 0 || close(dst) < 0 ? ERR_INTERNAL : ERR_OK;
 }
 
+/* Office documents are judged by their zip directory at the end of the file, so they are
+ * assembled here (documents are small); every other type is judged on its first part (libmagic
+ * and signatures read the head) and its parts are left for atrium-media to assemble: the request
+ * path writes each byte once. */
+static bool whole_file_check(const struct tus_upload *u)
+{
+	char ext[16];
+
+	uploads_extension(u->filename, ext, sizeof(ext));
+	return u->parts == 1 || strcmp(ext, "docx") == 0 || strcmp(ext, "xlsx") == 0 ||
+	       strcmp(ext, "pptx") == 0;
+}
+
 /* The completing request's cheap work: assemble, check, then the asset row ('uploaded') and its
  * media job in this transaction. A rejection deletes the bytes and answers 422 with the reason. */
 static err_t complete(db_t *db, arena_t *a, const struct config *c, const char *tenant,
 		      struct tus_upload *u, struct problem *p)
 {
-	char path[PATH_CAP + 64], asset[UUID_STRLEN], size[24], job[UUID_STRLEN];
+	char path[PATH_CAP + 64], dir[PATH_CAP], asset[UUID_STRLEN], size[24], job[UUID_STRLEN];
 	struct upload_verdict v;
 	magic_t m = magic_handle();
 	PGresult *res;
@@ -243,8 +256,14 @@ static err_t complete(db_t *db, arena_t *a, const struct config *c, const char *
 
 	if (!m)
 		return err_set(p, a, ERR_INTERNAL, "libmagic is not available");
-	if ((e = assemble(c, tenant, u->id, u->parts, u->length, path)) != ERR_OK)
-		return e;
+	if (whole_file_check(u)) {
+		if ((e = assemble(c, tenant, u->id, u->parts, u->length, path)) != ERR_OK)
+			return e;
+	} else if (upload_dir(c, tenant, u->id, dir) < 0) {
+		return ERR_INTERNAL;
+	} else {
+		snprintf(path, sizeof(path), "%s/%020d", dir, 0);
+	}
 	uploads_validate(m, path, u->length, u->filename, NULL, 0, 0, &v);
 	if (v.reason) {
 		remove_parts(c, tenant, u->id);
@@ -264,7 +283,13 @@ static err_t complete(db_t *db, arena_t *a, const struct config *c, const char *
 	json_object *pl = json_object_new_object();
 
 	json_object_object_add(pl, "asset_id", json_object_new_string(asset));
-	json_object_object_add(pl, "path", json_object_new_string(path));
+	if (upload_dir(c, tenant, u->id, dir) < 0)
+		return ERR_INTERNAL;
+	json_object_object_add(pl, "dir", json_object_new_string(dir));
+	json_object_object_add(pl, "parts", json_object_new_int(u->parts));
+	json_object_object_add(pl, "length", json_object_new_int64(u->length));
+	if (whole_file_check(u))
+		json_object_object_add(pl, "path", json_object_new_string(path));
 	struct job_spec spec = { tenant, "media", "media.process",
 				 arena_strdup(a, json_object_to_json_string(pl)), asset, 0, 0 };
 

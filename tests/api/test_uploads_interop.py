@@ -38,10 +38,16 @@ def test_tus_js_client_resumes_an_interrupted_upload(tenant, tmp_path):
     with pg() as conn:
         cur = conn.cursor()
         cur.execute("SELECT set_config('app.tenant_id', %s, true)", (tenant.id,))
-        cur.execute("SELECT payload->>'path' FROM jobs WHERE idempotency_key = %s", (out["asset"],))
-        path = cur.fetchone()[0]
+        cur.execute("SELECT payload FROM jobs WHERE idempotency_key = %s", (out["asset"],))
+        payload = cur.fetchone()[0]
+    # the stored parts, in offset order, are the source byte for byte
     h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
+    pos = 0
+    for name in sorted(os.listdir(payload["dir"])):
+        assert int(name) == pos
+        with open(os.path.join(payload["dir"], name), "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+                pos += len(block)
+    assert pos == size
     assert h.hexdigest() == hashlib.sha256(src.read_bytes()).hexdigest()
