@@ -64,6 +64,8 @@ static const struct route routes[] = {
 	{ "HEAD",   "/v1/uploads/{id}",              h_tus_head,      PERM_MEDIA_UPLOAD,  0, NULL, 0 },
 	{ "PATCH",  "/v1/uploads/{id}",              h_tus_patch,     PERM_MEDIA_UPLOAD,  0, NULL, ROUTE_BODY_FILE },
 	{ "DELETE", "/v1/uploads/{id}",              h_tus_delete,    PERM_MEDIA_UPLOAD,  0, NULL, 0 },
+	{ "OPTIONS", "/v1/uploads",                  h_tus_options,   PERM_PUBLIC,        0, NULL, ROUTE_NO_TX },
+	{ "OPTIONS", "/v1/uploads/{id}",             h_tus_options,   PERM_PUBLIC,        0, NULL, ROUTE_NO_TX },
 };
 
 const struct route *router_routes(size_t *n)
@@ -257,8 +259,16 @@ static err_t dispatch(struct req *r, const struct route **matched)
 	char allow[64];
 	int status;
 	err_t e;
-	const struct route *rt = router_match(r->method, r->uri_path, r->a, r->params, &r->nparams,
-					      &status, allow, sizeof(allow));
+	const struct route *rt;
+
+	/* tus: clients that cannot send PATCH or DELETE tunnel them through POST (uploads only) */
+	const char *ovr = req_env(r, "HTTP_X_HTTP_METHOD_OVERRIDE");
+
+	if (ovr && strcmp(r->method, "POST") == 0 && strncmp(r->uri_path, "/v1/uploads/", 12) == 0 &&
+	    (strcmp(ovr, "PATCH") == 0 || strcmp(ovr, "DELETE") == 0 || strcmp(ovr, "HEAD") == 0))
+		r->method = ovr;
+	rt = router_match(r->method, r->uri_path, r->a, r->params, &r->nparams, &status, allow,
+			  sizeof(allow));
 
 	*matched = rt;
 	if (rt == NULL && status == 405) {

@@ -18,9 +18,22 @@ static const char *env_or_empty(struct req *r, const char *name)
 	return v ? v : "";
 }
 
+#define TUS_EXPOSE "Upload-Offset, Location, Upload-Length, Upload-Expires, Tus-Version, " \
+	"Tus-Resumable, Tus-Max-Size, Tus-Extension, Tus-Checksum-Algorithm, Upload-Metadata, " \
+	"Atrium-Asset-Id"
+
+/* CORS for browsers (the API key travels in Authorization, never in cookies, so any origin may
+ * call): the tus headers are exposed to scripts. */
+static void cors(struct req *r)
+{
+	req_header(r, "Access-Control-Allow-Origin", "*");
+	req_header(r, "Access-Control-Expose-Headers", TUS_EXPOSE);
+}
+
 /* Every tus response names the protocol; a request without Tus-Resumable: 1.0.0 gets 412. */
 static err_t tus_begin(struct req *r)
 {
+	cors(r);
 	req_header(r, "Tus-Resumable", TUS_VERSION);
 	if (strcmp(env_or_empty(r, "HTTP_TUS_RESUMABLE"), TUS_VERSION) != 0) {
 		req_header(r, "Tus-Version", TUS_VERSION);
@@ -158,4 +171,23 @@ err_t h_tus_delete(struct req *r)
 	if (e == ERR_OK)
 		r->status = 204;
 	return e;
+}
+
+/* OPTIONS: the server's tus capabilities, and the CORS preflight answer (no Tus-Resumable needed). */
+err_t h_tus_options(struct req *r)
+{
+	cors(r);
+	req_header(r, "Tus-Resumable", TUS_VERSION);
+	req_header(r, "Tus-Version", TUS_VERSION);
+	req_header(r, "Tus-Extension", TUS_EXTENSIONS);
+	req_header(r, "Tus-Checksum-Algorithm", TUS_CHECKSUM_ALGS);
+	req_header(r, "Tus-Max-Size",
+		   arena_printf(r->a, "%lld", (long long)r->app->cfg->upload_max_mb * 1024 * 1024));
+	req_header(r, "Access-Control-Allow-Methods", "POST, HEAD, PATCH, DELETE, OPTIONS");
+	req_header(r, "Access-Control-Allow-Headers",
+		   "Authorization, Content-Type, Tus-Resumable, Upload-Length, Upload-Metadata, "
+		   "Upload-Offset, Upload-Checksum, X-HTTP-Method-Override");
+	req_header(r, "Access-Control-Max-Age", "86400");
+	r->status = 204;
+	return ERR_OK;
 }

@@ -212,3 +212,25 @@ def test_office_files_are_judged_by_their_zip_directory(tenant, members, reason)
     assert patch(tenant.owner, loc, 0, data[:half]).status_code == 204
     r = patch(tenant.owner, loc, half, data[half:])
     assert r.status_code == 422 and reason in r.text, r.text
+
+
+def test_options_cors_and_method_override(tenant):
+    """OPTIONS needs no credentials and names the tus capabilities; responses expose the tus headers
+    to browsers; POST with X-HTTP-Method-Override: PATCH appends like a PATCH."""
+    r = requests.options(BASE + "/v1/uploads", timeout=30)
+    assert r.status_code == 204
+    assert r.headers["Tus-Version"] == "1.0.0"
+    assert set(r.headers["Tus-Extension"].split(",")) >= {"creation", "creation-with-upload",
+                                                          "expiration", "checksum", "termination"}
+    assert "sha1" in r.headers["Tus-Checksum-Algorithm"] and int(r.headers["Tus-Max-Size"]) > 0
+    assert "PATCH" in r.headers["Access-Control-Allow-Methods"]
+    c = create(tenant.owner, len(PNG))
+    for h in ("Upload-Offset", "Location", "Tus-Resumable"):
+        assert h in c.headers["Access-Control-Expose-Headers"]
+    loc = c.headers["Location"]
+    assert requests.options(BASE + loc, timeout=30).status_code == 204
+    h = dict(TUS, **auth(tenant.owner), **{"Upload-Offset": "0", "X-HTTP-Method-Override": "PATCH",
+                                           "Content-Type": "application/offset+octet-stream"})
+    r = requests.post(BASE + loc, headers=h, data=PNG, timeout=30)
+    assert r.status_code == 204, r.text
+    assert r.headers["Upload-Offset"] == str(len(PNG)) and r.headers.get("Atrium-Asset-Id")
