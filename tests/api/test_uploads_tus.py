@@ -234,3 +234,13 @@ def test_options_cors_and_method_override(tenant):
     r = requests.post(BASE + loc, headers=h, data=PNG, timeout=30)
     assert r.status_code == 204, r.text
     assert r.headers["Upload-Offset"] == str(len(PNG)) and r.headers.get("Atrium-Asset-Id")
+
+
+def test_chunk_over_the_cap_is_a_json_413(tenant):
+    """A PATCH body over the documented chunk cap (50 MiB) is refused by nginx from its
+    Content-Length, as problem+json, and the upload does not move."""
+    loc = create(tenant.owner, 60 << 20).headers["Location"]
+    r = patch(tenant.owner, loc, 0, b"\0" * ((50 << 20) + 1))
+    assert r.status_code == 413
+    assert r.headers["Content-Type"].startswith("application/problem+json") and r.json()["status"] == 413
+    assert head(tenant.owner, loc).headers["Upload-Offset"] == "0"
