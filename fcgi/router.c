@@ -66,6 +66,8 @@ static const struct route routes[] = {
 	{ "DELETE", "/v1/uploads/{id}",              h_tus_delete,    PERM_MEDIA_UPLOAD,  0, NULL, 0 },
 	{ "OPTIONS", "/v1/uploads",                  h_tus_options,   PERM_PUBLIC,        0, NULL, ROUTE_NO_TX },
 	{ "OPTIONS", "/v1/uploads/{id}",             h_tus_options,   PERM_PUBLIC,        0, NULL, ROUTE_NO_TX },
+	{ "GET",    "/v1/media",                     h_media_list,    PERM_MEDIA_READ,    0, NULL, 0 },
+	{ "GET",    "/v1/media/{id}",                h_media_get,     PERM_MEDIA_READ,    0, NULL, 0 },
 };
 
 const struct route *router_routes(size_t *n)

@@ -26,6 +26,7 @@ enum perm {
 	/* -- uploads and media -- */
 	PERM_MEDIA_REPROCESS,     /* owner, admin, creator (media processing) */
 	PERM_MEDIA_UPLOAD,        /* owner, admin, creator: tus uploads with an API key */
+	PERM_MEDIA_READ,          /* everyone: list and read media assets */
 	PERM__COUNT
 };
 

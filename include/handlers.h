@@ -63,6 +63,8 @@ err_t h_tus_head(struct req *r);
 err_t h_tus_patch(struct req *r);
 err_t h_tus_delete(struct req *r);
 err_t h_tus_options(struct req *r);
+err_t h_media_list(struct req *r);
+err_t h_media_get(struct req *r);
 /* media processing: fcgi/media_processing.c */
 err_t h_media_reprocess(struct req *r);
 

@@ -28,6 +28,7 @@ static const unsigned matrix[PERM__COUNT] = {
 	/* -- uploads and media -- */
 	[PERM_MEDIA_REPROCESS]    = R(ROLE_CREATOR) | R(ROLE_ADMIN) | R(ROLE_OWNER),
 	[PERM_MEDIA_UPLOAD]       = R(ROLE_CREATOR) | R(ROLE_ADMIN) | R(ROLE_OWNER),
+	[PERM_MEDIA_READ]         = EVERYONE,
 };
 
 bool access_allows(enum role role, enum perm perm)
