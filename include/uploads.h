@@ -136,6 +136,7 @@ int upload_url_verify(const unsigned char key[UPLOAD_KEY_LEN], const char *metho
 #include "config.h"
 #include "db.h"
 #include "err.h"
+#include "json.h"
 
 struct tus_upload {
 	const char *id;
@@ -164,6 +165,12 @@ err_t uploads_head(db_t *db, arena_t *a, const char *tenant, const char *id,
 err_t uploads_append(db_t *db, arena_t *a, const struct config *c, const char *tenant,
 		     const char *id, int64_t offset, const char *body_file, int64_t body_len,
 		     const struct tus_checksum *ck, struct tus_upload *u, struct problem *p) MUSTCHECK;
+
+/* atrium-media's first step, for its fetch hook: the one file of a media.process payload —
+ * "path" when the upload was one piece (or assembled for checking), else the parts in "dir"
+ * ("parts", "length") concatenated in the kernel into <dir>/data, each part removed once copied
+ * (a retried run finds data complete and reuses it). *out lives in the arena. */
+err_t uploads_job_input(arena_t *a, json_object *payload, const char **out) MUSTCHECK;
 
 /* tus termination of an unfinished upload: its row and parts go. */
 err_t uploads_terminate(db_t *db, arena_t *a, const struct config *c, const char *tenant,

@@ -183,16 +183,14 @@ static err_t take_part(const struct config *c, arena_t *a, const char *tenant, c
 	return ERR_OK;
 }
 
-/* The whole file: the only part when there is one, else the parts concatenated (in the kernel,
- * copy_file_range) into <dir>/data. Its path into out. Used for Office documents only. */
-static err_t assemble(const struct config *c, const char *tenant, const char *id, int parts,
-		      int64_t length, char out[PATH_CAP + 64])
+/* The whole file of the upload in dir: the only part when there is one, else the parts
+ * concatenated (in the kernel, copy_file_range) into <dir>/data, each part removed once copied.
+ * Its path into out. */
+static err_t assemble_dir(const char *dir, int parts, int64_t length, char out[PATH_CAP + 64])
 {
-	char dir[PATH_CAP], part[PATH_CAP + 32];
+	char part[PATH_CAP + 32];
 	int dst;
 
-	if (upload_dir(c, tenant, id, dir) < 0)
-		return ERR_INTERNAL;
 	if (parts == 1) {
 		snprintf(out, PATH_CAP + 64, "%s/%020d", dir, 0);
 		return ERR_OK;
@@ -228,6 +226,53 @@ static err_t assemble(const struct config *c, const char *tenant, const char *id
 		off += st.st_size;
 	}
 	return fsync(dst) < 0 || close(dst) < 0 ? ERR_INTERNAL : ERR_OK;
+}
+
+static err_t assemble(const struct config *c, const char *tenant, const char *id, int parts,
+		      int64_t length, char out[PATH_CAP + 64])
+{
+	char dir[PATH_CAP];
+
+	if (upload_dir(c, tenant, id, dir) < 0)
+		return ERR_INTERNAL;
+	return assemble_dir(dir, parts, length, out);
+}
+
+err_t uploads_job_input(arena_t *a, json_object *payload, const char **out)
+{
+	json_object *v;
+	char path[PATH_CAP + 64];
+	const char *dir;
+	int64_t length;
+	int parts;
+	err_t e;
+
+	if (json_object_object_get_ex(payload, "path", &v) && json_object_is_type(v, json_type_string)) {
+		*out = arena_strdup(a, json_object_get_string(v));
+		return ERR_OK;
+	}
+	if (!json_object_object_get_ex(payload, "dir", &v) || !json_object_is_type(v, json_type_string))
+		return ERR_INTERNAL;
+	dir = json_object_get_string(v);
+	if (dir[0] != '/' || strlen(dir) >= PATH_CAP || strstr(dir, "/.."))
+		return ERR_INTERNAL;
+	if (!json_object_object_get_ex(payload, "parts", &v) || (parts = json_object_get_int(v)) < 1 ||
+	    !json_object_object_get_ex(payload, "length", &v) || (length = json_object_get_int64(v)) < 1)
+		return ERR_INTERNAL;
+	/* a run that assembled before (and was retried) finds the whole file already there */
+	snprintf(path, sizeof(path), "%s/data", dir);
+	if (parts > 1 && access(path, F_OK) == 0) {
+		struct stat st;
+
+		if (stat(path, &st) == 0 && st.st_size == length) {
+			*out = arena_strdup(a, path);
+			return ERR_OK;
+		}
+	}
+	if ((e = assemble_dir(dir, parts, length, path)) != ERR_OK)
+		return e;
+	*out = arena_strdup(a, path);
+	return ERR_OK;
 }
 
 /* Office documents are judged by their zip directory at the end of the file, so they are
