@@ -73,6 +73,11 @@ struct config {
  * "ATRIUM_CHILDREN: must be an integer from 0 to 256, got \"x\"" in err. Strings point into environ. */
 int config_load(struct config *c, char *err, size_t errlen) MUSTCHECK;
 
+/* The lease a worker takes on a job whose longest step may run work_ms (an outbound HTTP call,
+ * a media child): ATRIUM_JOB_LEASE_MS, raised to work_ms plus a margin when that is shorter, so
+ * a slow but live attempt is never handed out a second time while it runs. */
+int config_lease_ms(const struct config *c, int work_ms);
+
 /* Prints every setting with its value (secrets-bearing ones as "set"/"unset") to stdout. */
 void config_dump(const struct config *c);
 

@@ -42,6 +42,9 @@ struct worker_def {
 	/* Runs as root before privileges are dropped: read what only root may read (the master
 	 * keys, for workers that decrypt). NULL = nothing. 0, or -1 with a message in err. */
 	int (*before_drop)(const struct config *cfg, char *err, size_t errlen);
+	/* The longest a job's slowest step may take (an HTTP timeout, a media child's wall clock):
+	 * leases are at least this plus a margin (config_lease_ms). NULL = ATRIUM_JOB_LEASE_MS. */
+	int (*job_ms)(const struct config *cfg);
 };
 
 /* The whole life of a worker process: config, log, before_drop, drop privileges, connect,

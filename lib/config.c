@@ -1,5 +1,6 @@
 /* config: ATRIUM_* environment variables read once into one struct by one table (nginx ngx_command_t) */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -203,6 +204,15 @@ int config_load(struct config *c, char *err, size_t errlen)
 		return -1;
 	*c = tmp;
 	return 0;
+}
+
+#define LEASE_MARGIN_MS 2000
+
+int config_lease_ms(const struct config *c, int work_ms)
+{
+	long long floor = (long long)work_ms + LEASE_MARGIN_MS;
+
+	return floor > c->job_lease_ms ? (int)(floor < INT_MAX ? floor : INT_MAX) : c->job_lease_ms;
 }
 
 void config_dump(const struct config *c)

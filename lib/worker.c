@@ -29,6 +29,7 @@ struct worker {
 	const char *queues[MAX_QUEUES];
 	char keys[MAX_QUEUES][QUEUE_NAME_MAX + 16];
 	size_t nqueues;
+	int lease_ms;            /* config_lease_ms over the def's job_ms */
 	bool groups_ok;
 };
 
@@ -219,7 +220,7 @@ static bool run_job(struct worker *w, const struct job_ref *ref)
 	arena_reset(w->job);
 	if (db_ready(w->db) != ERR_OK)
 		return false;
-	e = queue_claim(w->db, w->job, ref->tenant_id, ref->id, w->consumer, w->cfg.job_lease_ms,
+	e = queue_claim(w->db, w->job, ref->tenant_id, ref->id, w->consumer, w->lease_ms,
 			&job, &claimed);
 	if (e != ERR_OK)
 		return false;
@@ -288,7 +289,7 @@ static bool read_stream(struct worker *w, size_t qi, long long block_ms)
 /* XAUTOCLAIM: entries a dead consumer read but never acked, idle longer than the lease. */
 static void autoclaim(struct worker *w, size_t qi)
 {
-	const char *idle = arena_printf(w->loop, "%d", w->cfg.job_lease_ms);
+	const char *idle = arena_printf(w->loop, "%d", w->lease_ms);
 	redisReply *rep;
 	err_t e = redis_c(w->redis, w->loop, &rep, "XAUTOCLAIM", w->keys[qi], w->queues[qi],
 			  w->consumer, idle, "0-0", "COUNT", READ_COUNT);
@@ -308,7 +309,7 @@ static void sweep(struct worker *w, size_t qi)
 	size_t n = 0;
 
 	if (db_ready(w->db) != ERR_OK ||
-	    queue_sweep(w->db, w->loop, w->queues[qi], w->cfg.job_lease_ms, refs, NELEM(refs), &n) != ERR_OK)
+	    queue_sweep(w->db, w->loop, w->queues[qi], w->lease_ms, refs, NELEM(refs), &n) != ERR_OK)
 		return;
 	for (size_t i = 0; i < n && !proc_stop; i++) {
 		if (queue_announce(w->redis, w->loop, w->queues[qi], &refs[i]) == ERR_OK)
@@ -379,6 +380,7 @@ static int start(struct worker *w, const struct worker_def *def)
 		return -1;
 	}
 	log_init(def->program, (enum log_level)w->cfg.log_level);
+	w->lease_ms = config_lease_ms(&w->cfg, def->job_ms != NULL ? def->job_ms(&w->cfg) : 0);
 	if (parse_queues(w, w->cfg.worker_queues[0] != '\0' ? w->cfg.worker_queues : def->queues,
 			 err, sizeof(err)) != 0 ||
 	    (def->before_drop != NULL && def->before_drop(&w->cfg, err, sizeof(err)) != 0) ||

@@ -23,12 +23,19 @@ static const struct worker_kind kinds[] = {
 	{ INTEGRATIONS_KIND, job_run },
 };
 
+/* A run makes at most two calls (a Google token, then the action), each under the HTTP timeout. */
+static int job_ms(const struct config *cfg)
+{
+	return 2 * cfg->http_timeout_ms;
+}
+
 static const struct worker_def def = {
 	.program = "atrium-integrations",
 	.queues = INTEGRATIONS_QUEUE,
 	.kinds = kinds,
 	.nkinds = NELEM(kinds),
 	.before_drop = secrets_before_drop,
+	.job_ms = job_ms,
 };
 
 int main(int argc, char **argv)

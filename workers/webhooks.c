@@ -47,6 +47,7 @@ struct wh {
 	size_t inflight;
 	char last_tenant[UUID_STRLEN];
 	long long next_sweep, next_purge;
+	int lease_ms;            /* outlasts one delivery's HTTP timeout (config_lease_ms) */
 	bool group_ok;
 };
 
@@ -250,7 +251,7 @@ static bool start_one(struct wh *w, const struct ref *r)
 		return false;
 	if (db_ready(w->db) != ERR_OK)
 		return false;          /* PostgreSQL is down: the entry waits in pending */
-	e = queue_claim(w->db, sl->a, r->job.tenant_id, r->job.id, w->consumer, w->cfg.job_lease_ms,
+	e = queue_claim(w->db, sl->a, r->job.tenant_id, r->job.id, w->consumer, w->lease_ms,
 			&sl->job, &claimed);
 	if (e != ERR_OK || !claimed) {
 		if (e == ERR_OK)
@@ -391,7 +392,7 @@ static void sweep(struct wh *w)
 	if (!w->group_ok)
 		ensure_group(w);
 	if (db_ready(w->db) != ERR_OK ||
-	    queue_sweep(w->db, w->loop, WEBHOOKS_QUEUE, w->cfg.job_lease_ms, refs, NELEM(refs), &n) != ERR_OK)
+	    queue_sweep(w->db, w->loop, WEBHOOKS_QUEUE, w->lease_ms, refs, NELEM(refs), &n) != ERR_OK)
 		return;
 	for (size_t i = 0; i < n; i++)
 		push(w, &refs[i], "");
@@ -434,6 +435,7 @@ static int start(struct wh *w)
 		return -1;
 	}
 	log_init("atrium-webhooks", (enum log_level)w->cfg.log_level);
+	w->lease_ms = config_lease_ms(&w->cfg, w->cfg.http_timeout_ms);
 	if (http_policy_from_config(&w->cfg, &w->pol, err, sizeof(err)) != 0 ||
 	    secrets_before_drop(&w->cfg, err, sizeof(err)) != 0 ||
 	    proc_drop_privileges(w->cfg.user, err, sizeof(err)) != 0) {

@@ -21,7 +21,10 @@ ENV = stack_env()
 SDIR = ENV["STACK_DIR"]
 ROOT = ENV.get("ATRIUM_ROOT", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 APP_ENV = load_env_file(os.path.join(SDIR, "atrium.env"))
-LEASE_S = int(APP_ENV.get("ATRIUM_JOB_LEASE_MS", "30000")) / 1000.0
+# The worker's lease outlasts its HTTP calls (config_lease_ms): the job lease, or once the HTTP
+# timeout plus 2 s when that is longer.
+LEASE_S = max(int(APP_ENV.get("ATRIUM_JOB_LEASE_MS", "30000")),
+              1 * int(APP_ENV.get("ATRIUM_HTTP_TIMEOUT_MS", "15000")) + 2000) / 1000.0
 PIDFILE = os.path.join(SDIR, "run", "atrium-webhooks.pid")
 EVENTS = 2000
 
