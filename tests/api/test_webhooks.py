@@ -276,7 +276,10 @@ def test_delivery_to_a_refused_address_is_stopped_by_the_guard(tenant, rcv):
                     (ep["id"],))
     tenant.owner.post(f"/v1/webhooks/endpoints/{ep['id']}/test")
     d = wait_delivery(tenant.owner, lambda it: it and it[0]["attempts"] >= 1, endpoint_id=ep["id"])[0]
-    full = tenant.owner.get(f"/v1/webhooks/deliveries/{d['id']}").json()
+    end = time.time() + 20      # the claim counts the attempt; its log row follows the refused call
+    while not (full := tenant.owner.get(f"/v1/webhooks/deliveries/{d['id']}").json())["attempts_log"]:
+        assert time.time() < end, full
+        time.sleep(0.1)
     a0 = full["attempts_log"][0]
     assert a0["status_code"] == 0 and "SSRF guard" in a0["error"] and "metadata" in a0["error"], a0
 

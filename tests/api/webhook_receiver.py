@@ -45,6 +45,9 @@ class Receiver:
                 self.send_response(status)
                 for k, v in extra.items():
                     self.send_header(k, v)
+                if status in (204, 304):       # no body, or the sender's next request reads it
+                    self.end_headers()
+                    return
                 self.send_header("Content-Length", "2")
                 self.end_headers()
                 self.wfile.write(b"ok")
