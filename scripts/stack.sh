@@ -181,6 +181,8 @@ write_env() {
 			echo "ATRIUM_WEBHOOK_THROTTLE_MS=1000"
 			# outbound calls time out sooner, so the HTTP workers' leases (timeout + 2 s) stay short
 			echo "ATRIUM_HTTP_TIMEOUT_MS=4000"
+			# -- public uploads: a per-session creation limit a test reaches quickly --
+			echo "ATRIUM_SESSION_UPLOADS_PER_MIN=20"
 			# -- integrations: provider APIs are local fakes (tests/fakes, port HTTP+50) --
 			echo "ATRIUM_GOOGLE_TOKEN_URL=http://127.0.0.1:$((HTTP_PORT + 50))/google/token"
 			echo "ATRIUM_SHEETS_BASE_URL=http://127.0.0.1:$((HTTP_PORT + 50))/sheets"
