@@ -49,8 +49,8 @@ static const char *upload_in_uri(struct req *r, const char *uri)
 }
 
 /* GET /v1/public/upload-auth: nginx's auth_request subrequest, before the body is read. Only
- * headers: 204 for a valid token (and, for an upload's URL, an upload of its session), 401 for
- * a missing, tampered or expired token, 403 for another session's or tenant's upload. */
+ * headers: 204 for a valid token, 401 for a missing, tampered or expired one, 403 for an upload
+ * URL of another session. nginx turns any other status into a 500, so none is answered. */
 err_t h_public_upload_auth(struct req *r)
 {
 	struct upload_claims s;
@@ -66,11 +66,13 @@ err_t h_public_upload_auth(struct req *r)
 	}
 	if ((e = session_of(r, &s)) != ERR_OK)
 		return e;
+	/* another session's upload is refused here, before its body is read; an id the tenant does
+	 * not have passes, and the handler answers 404 as for any unknown upload */
 	if (id != NULL && crypto_uuid_valid(id) &&
-	    (e = upload_session_owns(r->app->db, r->a, &s, id, &r->prob)) == ERR_NOT_FOUND)
-		return err_set(&r->prob, r->a, ERR_FORBIDDEN, "this upload is not in the token's session");
-	if (e != ERR_OK)
+	    (e = upload_session_owns(r->app->db, r->a, &s, id, &r->prob)) != ERR_OK &&
+	    e != ERR_NOT_FOUND)
 		return e;
+	err_clear(&r->prob);
 	r->status = 204;
 	return ERR_OK;
 }
@@ -97,8 +99,8 @@ err_t h_public_tus_create(struct req *r)
 	return tus_create_as(r, &o);
 }
 
-/* HEAD, PATCH and DELETE on an upload of the token's session: another session's or tenant's
- * upload is 404, as if it did not exist. */
+/* HEAD, PATCH and DELETE on an upload of the token's session: another tenant's upload is 404, as
+ * if it did not exist; another session's is 403 (the token check already refused it). */
 static err_t own_upload(struct req *r)
 {
 	struct upload_claims s;

@@ -30,7 +30,8 @@ err_t upload_session_auth(arena_t *a, const char *authorization, struct upload_c
 			  struct problem *p) MUSTCHECK;
 
 /* Sets the token's tenant on the transaction and checks that upload id belongs to the token's
- * session: 404 otherwise (another session's or tenant's upload looks like no upload). */
+ * session: 403 for another session's upload of the same tenant, 404 when the tenant has no such
+ * upload (another tenant's upload looks like no upload at all). */
 err_t upload_session_owns(db_t *db, arena_t *a, const struct upload_claims *s, const char *id,
 			  struct problem *p) MUSTCHECK;
 

@@ -161,12 +161,14 @@ err_t upload_session_owns(db_t *db, arena_t *a, const struct upload_claims *s, c
 
 	if ((e = db_set_tenant(db, s->tenant_id)) != ERR_OK)
 		return e;
-	e = db_q(db, a, &r, "SELECT 1 FROM uploads WHERE tenant_id = $1 AND id = $2 AND session_id = $3",
-		 s->tenant_id, id, s->session_id);
+	e = db_q(db, a, &r, "SELECT session_id IS NOT DISTINCT FROM $3::uuid FROM uploads"
+			    " WHERE tenant_id = $1 AND id = $2", s->tenant_id, id, s->session_id);
 	if (e != ERR_OK)
 		return e;
 	if (PQntuples(r) == 0)
-		return err_set(p, a, ERR_NOT_FOUND, "no such upload in this session");
+		return err_set(p, a, ERR_NOT_FOUND, "no such upload");
+	if (!db_bool(r, 0, 0))
+		return err_set(p, a, ERR_FORBIDDEN, "this upload is not in the token's session");
 	return ERR_OK;
 }
 
