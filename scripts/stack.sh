@@ -384,11 +384,14 @@ stop_clamd() {
 # --- atrium-fcgi and workers ------------------------------------------------------------------
 
 # Starts binary $1 as a detached session, logging to log/$2.log, pid in run/$2.pid.
-# It starts as root and drops to $3 itself after reading the keys.
+# It starts as root and drops to $3 itself after reading the keys. atrium.env.override, when a
+# test writes one, is read after atrium.env (tests/stack restarts a process with a setting
+# no shared stack could run with, such as a huge ATRIUM_UPLOAD_MIN_FREE_MB, then removes it).
 spawn() {
 	local bin=$1 name=$2 user=$3
 	(
 		set -a && . "$DIR/atrium.env" && set +a
+		if [ -f "$DIR/atrium.env.override" ]; then set -a && . "$DIR/atrium.env.override" && set +a; fi
 		cd "$DIR"
 		ATRIUM_USER=$user exec setsid "$bin" </dev/null >>"$DIR/log/$name.log" 2>&1
 	) &
