@@ -334,8 +334,10 @@ bool uploads_accept_entry_valid(const char *a)
 		if (al > 2 && al < 30 && strcmp(a + al - 2, "/*") == 0 &&
 		    strncasecmp(a, t->mime, al - 1) == 0)
 			return true;
+		if (a[0] != '.' || al < 2 || al >= 30)
+			continue;
 		snprintf(ext, sizeof(ext), ",%s,", a + 1);
-		if (a[0] == '.' && al > 1 && al < 30 && strcasestr(t->exts, ext) != NULL)
+		if (strcasestr(t->exts, ext) != NULL)
 			return true;
 	}
 	return false;
