@@ -202,8 +202,11 @@ def test_missing_tampered_expired_and_foreign_tokens(tenant):
         assert_problem(tus(c, other, "DELETE", loc), 403)
     # another flow's token cannot name this flow's field either
     assert_problem(create(c, s3["token"], len(PNG), field="nope"), 422, "Upload-Metadata.field")
-    # the owner's token still works
+    # the owner's token still works, also through POST with X-HTTP-Method-Override
     assert tus(c, s["token"], "HEAD", loc).status_code == 200
+    r = tus(c, s["token"], "POST", loc, {"X-HTTP-Method-Override": "HEAD"})
+    assert r.status_code == 200 and r.headers["Upload-Offset"] == "0", r.text
+    assert_problem(tus(c, s2["token"], "POST", loc, {"X-HTTP-Method-Override": "DELETE"}), 403)
 
 
 def _spool_files():
