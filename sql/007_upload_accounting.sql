@@ -9,13 +9,13 @@
 CREATE FUNCTION atrium_uploads_account() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        UPDATE storage_quotas SET used_bytes = used_bytes + NEW.upload_length
-            WHERE tenant_id = NEW.tenant_id;
         IF NEW.session_id IS NOT NULL THEN
             UPDATE upload_sessions SET used_files = used_files + 1,
                    used_bytes = used_bytes + NEW.upload_length
                 WHERE tenant_id = NEW.tenant_id AND id = NEW.session_id;
         END IF;
+        UPDATE storage_quotas SET used_bytes = used_bytes + NEW.upload_length
+            WHERE tenant_id = NEW.tenant_id;
         RETURN NEW;
     ELSIF TG_OP = 'UPDATE' THEN
         -- an upload is bound to its session once, right after creation (fcgi/uploads.c)
@@ -28,13 +28,15 @@ BEGIN
         END IF;
         RETURN NEW;
     END IF;
-    UPDATE storage_quotas SET used_bytes = greatest(used_bytes - OLD.upload_length, 0)
-        WHERE tenant_id = OLD.tenant_id;
+    -- session first, then quota: the order in which a public creation locks them
+    -- (upload_session_admit, then upload_limits_admit), so the two never deadlock
     IF OLD.session_id IS NOT NULL THEN
         UPDATE upload_sessions SET used_files = greatest(used_files - 1, 0),
                used_bytes = greatest(used_bytes - OLD.upload_length, 0)
             WHERE tenant_id = OLD.tenant_id AND id = OLD.session_id;
     END IF;
+    UPDATE storage_quotas SET used_bytes = greatest(used_bytes - OLD.upload_length, 0)
+        WHERE tenant_id = OLD.tenant_id;
     RETURN OLD;
 END $$;
 

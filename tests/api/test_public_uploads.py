@@ -96,10 +96,14 @@ def usage(tenant_id, session_id=None):
 def signing_key():
     """The session token key as atrium-fcgi derives it (secrets_derive_key): HMAC-SHA256 of the
     newest master key over the purpose. The test runs as root, as the stack does."""
-    files = glob.glob(os.path.join(ENV["ATRIUM_KEYS_DIR"], "*.key"))
-    newest = max(files, key=lambda f: int(os.path.basename(f).split(".")[0]))
-    with open(newest) as f:
-        master = bytes.fromhex(f.read().strip())
+    try:
+        files = glob.glob(os.path.join(ENV["ATRIUM_KEYS_DIR"], "*.key"))
+        newest = max(files, key=lambda f: int(os.path.basename(f).split(".")[0]))
+        with open(newest) as f:
+            master = bytes.fromhex(f.read().strip())
+    except (OSError, ValueError) as e:
+        pytest.skip(f"SKIPPED: cannot read the stack's master key to sign an expired token ({e}); "
+                    "run the suite as root, as scripts/test.sh does")
     return hmac.new(master, b"atrium-upload-session-token-v1", hashlib.sha256).digest()
 
 
@@ -189,11 +193,6 @@ def test_missing_tampered_expired_and_foreign_tokens(tenant):
     assert_problem(create(c, "garbage", len(PNG)), 401)
     tampered = s["token"][:-2] + ("AA" if not s["token"].endswith("AA") else "BB")
     assert_problem(create(c, tampered, len(PNG)), 401)
-    # a token the server's own key signs, but past its expiry; and a fresh one as the control
-    exp = sign(tenant.id, fid, 1, s["id"], int(time.time()) - 5)
-    assert_problem(create(c, exp, len(PNG)), 401)
-    fresh = sign(tenant.id, fid, 1, s["id"], int(time.time()) + 600)
-    assert create(c, fresh, len(PNG)).status_code == 201
     # another session's token (same flow) and another flow's token on this session's upload: 403
     # from the token check, before any body is read
     for other in (s2["token"], s3["token"]):
@@ -207,6 +206,18 @@ def test_missing_tampered_expired_and_foreign_tokens(tenant):
     r = tus(c, s["token"], "POST", loc, {"X-HTTP-Method-Override": "HEAD"})
     assert r.status_code == 200 and r.headers["Upload-Offset"] == "0", r.text
     assert_problem(tus(c, s2["token"], "POST", loc, {"X-HTTP-Method-Override": "DELETE"}), 403)
+
+
+def test_expired_token_is_401(tenant):
+    c = Client(source="127.0.0.12")
+    fid = published_flow(tenant)
+    s = start_session(c, fid)
+    # a token the server's own key signs, but past its expiry; and a fresh one as the control
+    exp = sign(tenant.id, fid, 1, s["id"], int(time.time()) - 5)
+    p = assert_problem(create(c, exp, len(PNG)), 401)
+    assert "expired" in p["detail"], p
+    fresh = sign(tenant.id, fid, 1, s["id"], int(time.time()) + 600)
+    assert create(c, fresh, len(PNG)).status_code == 201
 
 
 def _spool_files():
