@@ -71,6 +71,7 @@ def assert_507(r):
     assert r.status_code == 507, r.text
     assert r.headers["Content-Type"].startswith("application/problem+json")
     assert "low on upload space" in r.json()["detail"]
+    assert int(r.headers["Retry-After"]) > 0
 
 
 def test_below_the_floor_creation_and_patch_are_507():
