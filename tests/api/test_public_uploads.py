@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import os
 import socket
+import threading
 import time
 import uuid
 
@@ -291,6 +292,25 @@ def test_field_session_and_file_count_limits_at_creation(tenant):
     assert tus(c, t, "DELETE", locs[0]).status_code == 204
     assert usage(tenant.id, s["id"])[1] == (2, 400100)
     assert create(c, t, 100, name="f4.pdf", field="doc").status_code == 201
+
+
+def test_concurrent_creations_never_exceed_the_session_limits(tenant):
+    fid = published_flow(tenant)
+    c = Client(source="127.0.0.21")
+    s = start_session(c, fid)
+    results = []
+
+    def one(i):
+        results.append(create(Client(source="127.0.0.21"), s["token"], 1000, name=f"p{i}.pdf",
+                              field="doc").status_code)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [201] * 3 + [413] * 5, results
+    assert usage(tenant.id, s["id"])[1] == (3, 3000)
 
 
 def test_per_session_creation_rate_in_redis(tenant):
