@@ -92,6 +92,8 @@ static void put_problem(struct req *r, err_t e, FCGX_Stream *out)
 		     info->status, reason(info->status));
 	if (info->status == 503 || info->status == 429)
 		put_line(out, "Retry-After: %d\r\n", r->prob.retry_after > 0 ? r->prob.retry_after : 1);
+	else if (info->status == 507 && r->prob.retry_after > 0)   /* space may come back */
+		put_line(out, "Retry-After: %d\r\n", r->prob.retry_after);
 	r->status = info->status;
 	r->out = body;
 	arena_cleanup_add(r->a, put_json, body);

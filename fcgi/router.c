@@ -57,6 +57,15 @@ static const struct route routes[] = {
 	{ "GET",    "/v1/webhooks/deliveries/{id}",  h_webhook_delivery, PERM_WEBHOOKS_READ, 0, NULL, 0 },
 	{ "POST",   "/v1/webhooks/deliveries/{id}/retry", h_webhook_delivery_retry, PERM_WEBHOOKS_WRITE, 0, NULL, 0 },
 	/* -- upload sessions, tus uploads and media (issue: storage and uploads) -- */
+	/* public upload sessions: the token is the credential (fcgi/public_uploads.c) */
+	{ "POST",   "/v1/public/flows/{id}/sessions", h_public_session_create, PERM_PUBLIC, 0, NULL, 0 },
+	{ "GET",    "/v1/public/upload-auth",        h_public_upload_auth, PERM_PUBLIC,   0, NULL, 0 },
+	{ "POST",   "/v1/public/uploads",            h_public_tus_create, PERM_PUBLIC,    0, NULL, ROUTE_BODY_FILE },
+	{ "HEAD",   "/v1/public/uploads/{id}",       h_public_tus_head, PERM_PUBLIC,      0, NULL, 0 },
+	{ "PATCH",  "/v1/public/uploads/{id}",       h_public_tus_patch, PERM_PUBLIC,     0, NULL, ROUTE_BODY_FILE },
+	{ "DELETE", "/v1/public/uploads/{id}",       h_public_tus_delete, PERM_PUBLIC,    0, NULL, 0 },
+	{ "OPTIONS", "/v1/public/uploads",           h_tus_options,   PERM_PUBLIC,        0, NULL, ROUTE_NO_TX },
+	{ "OPTIONS", "/v1/public/uploads/{id}",      h_tus_options,   PERM_PUBLIC,        0, NULL, ROUTE_NO_TX },
 	/* -- media processing (issue: media worker) -- */
 	{ "POST",   "/v1/media/{id}/reprocess",      h_media_reprocess, PERM_MEDIA_REPROCESS, 0, NULL, 0 },
 	/* -- uploads (issue: storage and uploads): tus 1.0 for creators -- */
@@ -266,7 +275,9 @@ static err_t dispatch(struct req *r, const struct route **matched)
 	/* tus: clients that cannot send PATCH or DELETE tunnel them through POST (uploads only) */
 	const char *ovr = req_env(r, "HTTP_X_HTTP_METHOD_OVERRIDE");
 
-	if (ovr && strcmp(r->method, "POST") == 0 && strncmp(r->uri_path, "/v1/uploads/", 12) == 0 &&
+	if (ovr && strcmp(r->method, "POST") == 0 &&
+	    (strncmp(r->uri_path, "/v1/uploads/", 12) == 0 ||
+	     strncmp(r->uri_path, "/v1/public/uploads/", 19) == 0) &&
 	    (strcmp(ovr, "PATCH") == 0 || strcmp(ovr, "DELETE") == 0 || strcmp(ovr, "HEAD") == 0))
 		r->method = ovr;
 	rt = router_match(r->method, r->uri_path, r->a, r->params, &r->nparams, &status, allow,

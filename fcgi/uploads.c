@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "handlers.h"
+#include "upload_sessions.h"
 #include "uploads.h"
 
 #define TUS_EXTENSIONS "creation,creation-with-upload,expiration,checksum,termination"
@@ -90,7 +91,9 @@ static err_t checksum(struct req *r, struct tus_checksum *c, const struct tus_ch
 	return ERR_OK;
 }
 
-err_t h_tus_create(struct req *r)
+/* tus creation for an owner: a creator (h_tus_create) or a public session (fcgi/public_uploads.c,
+ * whose admit hook checks the session's limits before anything is stored). */
+err_t tus_create_as(struct req *r, const struct tus_owner *o)
 {
 	struct tus_meta m;
 	struct tus_upload u;
@@ -108,17 +111,30 @@ err_t h_tus_create(struct req *r)
 			       "Upload-Length must be a decimal byte count (deferred lengths are not supported)");
 	if (tus_parse_metadata(env_or_empty(r, "HTTP_UPLOAD_METADATA"), r->a, &m) != 0)
 		return err_set(&r->prob, r->a, ERR_BAD_REQUEST, "Upload-Metadata is malformed");
-	e = uploads_create(r->app->db, r->a, r->app->cfg, r->who.tenant_id, r->who.key_id, len, &m,
+	if ((o->admit && (e = o->admit(r, len, &m)) != ERR_OK) ||
+	    (e = upload_limits_admit(r->app->db, r->a, r->app->cfg, r->who.tenant_id, len,
+				     &r->prob)) != ERR_OK)
+		return e;
+	e = uploads_create(r->app->db, r->a, r->app->cfg, r->who.tenant_id, o->key_id, len, &m,
 			   &u, &r->prob);
+	if (e == ERR_OK && o->session_id)
+		e = upload_session_attach(r->app->db, r->a, r->who.tenant_id, o->session_id, u.id);
 	if (e == ERR_OK && r->content_length > 0)
 		e = uploads_append(r->app->db, r->a, r->app->cfg, r->who.tenant_id, u.id, 0, path,
 				   (int64_t)r->content_length, ckp, &u, &r->prob);
 	if (e != ERR_OK)
 		return e;
-	req_header(r, "Location", arena_printf(r->a, "/v1/uploads/%s", u.id));
+	req_header(r, "Location", arena_printf(r->a, "%s/%s", o->base, u.id));
 	offset_headers(r, &u);
 	r->status = 201;
 	return ERR_OK;
+}
+
+err_t h_tus_create(struct req *r)
+{
+	const struct tus_owner o = { "/v1/uploads", r->who.key_id, NULL, NULL };
+
+	return tus_create_as(r, &o);
 }
 
 err_t h_tus_head(struct req *r)
@@ -143,7 +159,9 @@ err_t h_tus_patch(struct req *r)
 	int64_t off;
 	err_t e;
 
-	if ((e = tus_begin(r)) != ERR_OK)
+	if ((e = tus_begin(r)) != ERR_OK ||
+	    (e = upload_space_check(r->app->cfg->upload_dir, r->app->cfg->upload_min_free_mb, r->a,
+				    &r->prob)) != ERR_OK)
 		return e;
 	if (strcasecmp(r->content_type, "application/offset+octet-stream") != 0)
 		return err_set(&r->prob, r->a, ERR_UNSUPPORTED_MEDIA,

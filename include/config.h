@@ -55,6 +55,13 @@ struct config {
 	int upload_chunk_mb;          /* ATRIUM_UPLOAD_CHUNK_MB: largest PATCH/PUT body (nginx: client_max_body_size) */
 	int upload_expire_s;          /* ATRIUM_UPLOAD_EXPIRE_S: an unfinished upload's lifetime (Upload-Expires) */
 	int upload_max_mb;            /* ATRIUM_UPLOAD_MAX_MB: largest Upload-Length */
+	/* public upload sessions and abuse limits (services/upload_sessions.c, upload_limits.c) */
+	int upload_min_free_mb;       /* ATRIUM_UPLOAD_MIN_FREE_MB: below this free space on ATRIUM_UPLOAD_DIR uploads get 507 */
+	int tenant_quota_mb;          /* ATRIUM_TENANT_QUOTA_MB: a tenant's byte quota unless storage_quotas sets one */
+	int session_ttl_s;            /* ATRIUM_SESSION_TTL_S: an upload session token's lifetime */
+	int session_max_files;        /* ATRIUM_SESSION_MAX_FILES: uploads per session unless the flow's uploads.max_files */
+	int session_max_mb;           /* ATRIUM_SESSION_MAX_MB: bytes per session unless the flow's uploads.max_total_bytes */
+	int session_uploads_per_min;  /* ATRIUM_SESSION_UPLOADS_PER_MIN: upload creations per session per minute (Redis) */
 	/* media processing (atrium-media; services/media_pipeline.c) */
 	const char *media_scanner;    /* ATRIUM_MEDIA_SCANNER: clamd | none (none is warned about at start-up) */
 	const char *clamd_socket;     /* ATRIUM_CLAMD_SOCKET: clamd's unix socket */

@@ -63,6 +63,23 @@ err_t h_tus_head(struct req *r);
 err_t h_tus_patch(struct req *r);
 err_t h_tus_delete(struct req *r);
 err_t h_tus_options(struct req *r);
+/* Who a tus upload is created for: a creator's API key (/v1/uploads) or an end user's session
+ * (/v1/public/uploads; admit checks the session's limits once the headers are parsed). */
+struct tus_meta;
+struct tus_owner {
+	const char *base;          /* the prefix of the upload's URL (Location) */
+	const char *key_id;        /* the creator's API key, or NULL */
+	const char *session_id;    /* the upload session, or NULL */
+	err_t (*admit)(struct req *r, int64_t length, const struct tus_meta *m);
+};
+err_t tus_create_as(struct req *r, const struct tus_owner *o);
+/* public upload sessions: fcgi/public_uploads.c */
+err_t h_public_session_create(struct req *r);
+err_t h_public_upload_auth(struct req *r);
+err_t h_public_tus_create(struct req *r);
+err_t h_public_tus_head(struct req *r);
+err_t h_public_tus_patch(struct req *r);
+err_t h_public_tus_delete(struct req *r);
 err_t h_media_list(struct req *r);
 err_t h_media_get(struct req *r);
 /* media processing: fcgi/media_processing.c */

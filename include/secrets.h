@@ -55,6 +55,12 @@ err_t secrets_destroy(db_t *db, arena_t *a, const struct secret_owner *owner, co
 /* The newest master key version loaded (0 when none). */
 int secrets_newest_key(void);
 
+/* A 32-byte key for purpose ("upload-url-v1", ...) derived from the newest master key
+ * (HMAC-SHA256(master, purpose)), so signing keys need no key files of their own and never equal
+ * a KEK. Rotating the master key changes it: what it signed (short-lived tokens) stops verifying.
+ * 0, or -1 when no master key is loaded. */
+int secrets_derive_key(const char *purpose, unsigned char out[32]) MUSTCHECK;
+
 /* atriumctl keys rotate, as the schema owner across tenants: rewraps every data key not yet under
  * the newest loaded master key (secret rows are untouched); *rewrapped counts them. Audited as
  * "rotate" per data key. */

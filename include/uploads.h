@@ -52,6 +52,13 @@ void uploads_validate(magic_t m, const char *path, int64_t size, const char *nam
 		      const char *const *accept, size_t naccept, int64_t max_size,
 		      struct upload_verdict *v);
 
+/* The built-in safe list (fields without accept): up to cap MIME types into out; their count. */
+size_t uploads_safe_types(const char **out, size_t cap);
+
+/* True when a is an accept entry some known type satisfies: a MIME type ("application/pdf"), a
+ * kind ("image/" plus a star) or an extension (".docx"). Flows refuse the others. */
+bool uploads_accept_entry_valid(const char *a);
+
 /* True when mime may be served inline (a re-encoded image or media type); everything else is
  * served as an attachment. */
 bool uploads_inline_type(const char *mime);

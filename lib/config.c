@@ -85,6 +85,13 @@ static const struct setting settings[] = {
 	INT("ATRIUM_UPLOAD_CHUNK_MB", upload_chunk_mb, 50, 1, 1024),
 	INT("ATRIUM_UPLOAD_EXPIRE_S", upload_expire_s, 86400, 10, 604800),
 	INT("ATRIUM_UPLOAD_MAX_MB", upload_max_mb, 1024, 1, 1048576),
+	/* public upload sessions and abuse limits (services/upload_sessions.c, upload_limits.c) */
+	INT("ATRIUM_UPLOAD_MIN_FREE_MB", upload_min_free_mb, 1024, 0, 1073741824),
+	INT("ATRIUM_TENANT_QUOTA_MB", tenant_quota_mb, 10240, 0, 1073741824),
+	INT("ATRIUM_SESSION_TTL_S", session_ttl_s, 7200, 60, 604800),
+	INT("ATRIUM_SESSION_MAX_FILES", session_max_files, 10, 0, 1000),
+	INT("ATRIUM_SESSION_MAX_MB", session_max_mb, 1024, 0, 102400),
+	INT("ATRIUM_SESSION_UPLOADS_PER_MIN", session_uploads_per_min, 60, 1, 100000),
 	/* media processing */
 	STR("ATRIUM_MEDIA_SCANNER", media_scanner, "clamd"),
 	STR("ATRIUM_CLAMD_SOCKET", clamd_socket, "/run/atrium/clamd.sock"),

@@ -181,6 +181,8 @@ write_env() {
 			echo "ATRIUM_WEBHOOK_THROTTLE_MS=1000"
 			# outbound calls time out sooner, so the HTTP workers' leases (timeout + 2 s) stay short
 			echo "ATRIUM_HTTP_TIMEOUT_MS=4000"
+			# -- public uploads: a per-session creation limit a test reaches quickly --
+			echo "ATRIUM_SESSION_UPLOADS_PER_MIN=20"
 			# -- integrations: provider APIs are local fakes (tests/fakes, port HTTP+50) --
 			echo "ATRIUM_GOOGLE_TOKEN_URL=http://127.0.0.1:$((HTTP_PORT + 50))/google/token"
 			echo "ATRIUM_SHEETS_BASE_URL=http://127.0.0.1:$((HTTP_PORT + 50))/sheets"
@@ -382,11 +384,14 @@ stop_clamd() {
 # --- atrium-fcgi and workers ------------------------------------------------------------------
 
 # Starts binary $1 as a detached session, logging to log/$2.log, pid in run/$2.pid.
-# It starts as root and drops to $3 itself after reading the keys.
+# It starts as root and drops to $3 itself after reading the keys. atrium.env.override, when a
+# test writes one, is read after atrium.env (tests/stack restarts a process with a setting
+# no shared stack could run with, such as a huge ATRIUM_UPLOAD_MIN_FREE_MB, then removes it).
 spawn() {
 	local bin=$1 name=$2 user=$3
 	(
 		set -a && . "$DIR/atrium.env" && set +a
+		if [ -f "$DIR/atrium.env.override" ]; then set -a && . "$DIR/atrium.env.override" && set +a; fi
 		cd "$DIR"
 		ATRIUM_USER=$user exec setsid "$bin" </dev/null >>"$DIR/log/$name.log" 2>&1
 	) &

@@ -6,6 +6,7 @@
 #include "events.h"
 #include "flows.h"
 #include "rows.h"
+#include "uploads.h"
 
 #define GIB (1024LL * 1024 * 1024)
 
@@ -99,6 +100,21 @@ static const struct {
 	{ "max_size", " file " },
 };
 
+/* A file field's accept entries must name types the upload check knows (services/uploads_validate.c),
+ * or a session would promise what every upload then fails. */
+static void check_accept(json_object *acc, const char *path, struct problem *p, arena_t *a)
+{
+	for (size_t i = 0; acc != NULL && json_object_is_type(acc, json_type_array) &&
+			   i < json_object_array_length(acc); i++) {
+		const char *e = json_object_get_string(json_object_array_get_idx(acc, i));
+
+		if (e != NULL && !uploads_accept_entry_valid(e))
+			(void)err_field(p, a, arena_printf(a, "%s.accept[%zu]", path, i),
+					"is not a known type: use a MIME type (application/pdf), a kind "
+					"(image/*) or an extension (.docx) of an accepted type");
+	}
+}
+
 static void check_field(json_object *f, const char *path, struct problem *p, arena_t *a)
 {
 	const char *type = json_get_str(f, "type");
@@ -116,6 +132,7 @@ static void check_field(json_object *f, const char *path, struct problem *p, are
 		(void)err_field(p, a, arena_printf(a, "%s.choices", path), "is required for type %s", type);
 	if (has(f, "min") && has(f, "max") && json_get_int(f, "min", 0) > json_get_int(f, "max", 0))
 		(void)err_field(p, a, arena_printf(a, "%s.min", path), "must not be greater than max");
+	check_accept(json_get(f, "accept"), path, p, a);
 }
 
 /* Keys must be unique: step keys among steps, field keys across the whole flow (answers are keyed by them). */

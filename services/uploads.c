@@ -14,6 +14,7 @@
 #include "crypto.h"
 #include "log.h"
 #include "queue.h"
+#include "upload_sessions.h"
 #include "uploads.h"
 
 #define PATH_CAP 4096
@@ -309,9 +310,17 @@ static err_t complete(db_t *db, arena_t *a, const struct config *c, const char *
 	} else {
 		snprintf(path, sizeof(path), "%s/%020d", dir, 0);
 	}
-	uploads_validate(m, path, u->length, u->filename, NULL, 0, 0, &v);
+	/* a session's upload is judged by its field's accept list and size (upload_sessions.c) */
+	const char **accept;
+	size_t naccept;
+	int64_t max_size;
+
+	if ((e = upload_field_rules(db, a, tenant, u->id, &accept, &naccept, &max_size)) != ERR_OK)
+		return e;
+	uploads_validate(m, path, u->length, u->filename, accept, naccept, max_size, &v);
 	if (v.reason) {
 		remove_parts(c, tenant, u->id);
+		upload_forget_rejected(db, a, tenant, u->id);   /* its bytes leave the quota too */
 		e = err_set(p, a, ERR_VALIDATION, "the file was rejected (%s): %s", v.reason, v.detail);
 		return err_field(p, a, "file", "%s", v.reason);
 	}
@@ -319,9 +328,12 @@ static err_t complete(db_t *db, arena_t *a, const struct config *c, const char *
 	snprintf(size, sizeof(size), "%" PRId64, u->length);
 	e = db_q(db, a, &res,
 		 "WITH up AS (UPDATE uploads SET completed_at = now() WHERE tenant_id = $1 AND id = $2"
-		 " RETURNING field, filename, created_by)"
-		 " INSERT INTO media_assets (tenant_id, id, upload_id, field, filename, mime, kind, size,"
-		 " created_by) SELECT $1, $3, $2, field, filename, $4, $5, $6, created_by FROM up",
+		 " RETURNING field, filename, created_by, session_id)"
+		 " INSERT INTO media_assets (tenant_id, id, upload_id, session_id, flow_id, flow_version,"
+		 " field, filename, mime, kind, size, created_by)"
+		 " SELECT $1, $3, $2, up.session_id, s.flow_id, s.flow_version, up.field, up.filename, $4,"
+		 " $5, $6, up.created_by FROM up LEFT JOIN upload_sessions s ON s.tenant_id = $1"
+		 " AND s.id = up.session_id",
 		 tenant, u->id, asset, v.mime, v.kind, size);
 	if (e != ERR_OK)
 		return e;

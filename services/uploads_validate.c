@@ -311,6 +311,38 @@ static const struct utype *type_of_mime(const char *mime)
 	return NULL;
 }
 
+size_t uploads_safe_types(const char **out, size_t cap)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < NELEM(types); i++)
+		if (types[i].safe && n < cap)
+			out[n++] = types[i].mime;
+	return n;
+}
+
+bool uploads_accept_entry_valid(const char *a)
+{
+	size_t al = strlen(a);
+
+	for (size_t i = 0; i < NELEM(types); i++) {
+		const struct utype *t = &types[i];
+		char ext[40];
+
+		if (strcasecmp(a, t->mime) == 0)
+			return true;
+		if (al > 2 && al < 30 && strcmp(a + al - 2, "/*") == 0 &&
+		    strncasecmp(a, t->mime, al - 1) == 0)
+			return true;
+		if (a[0] != '.' || al < 2 || al >= 30)
+			continue;
+		snprintf(ext, sizeof(ext), ",%s,", a + 1);
+		if (strcasestr(t->exts, ext) != NULL)
+			return true;
+	}
+	return false;
+}
+
 static bool accepted(const struct utype *t, const char *ext, const char *const *accept, size_t n)
 {
 	if (!accept || n == 0)

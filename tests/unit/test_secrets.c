@@ -183,6 +183,32 @@ static void test_wrap_rotate(void **state)
 	arena_free(a);
 }
 
+/* Signing keys derived from the newest master key: HMAC-SHA256(master, purpose), deterministic,
+ * different per purpose, never the master itself, and changed by a rotation. */
+static void test_derive_key(void **state)
+{
+	unsigned char k1[32], again[32], other[32], want[32], k2[32];
+
+	(void)state;
+	write_key("1.key", K1);
+	load_ok();
+	assert_int_equal(secrets_derive_key("atrium-upload-session-token-v1", k1), 0);
+	crypto_hmac_sha256(master_key(1), KEY_LEN, "atrium-upload-session-token-v1",
+			   strlen("atrium-upload-session-token-v1"), want);
+	assert_memory_equal(k1, want, 32);
+	assert_memory_not_equal(k1, master_key(1), 32);
+	assert_int_equal(secrets_derive_key("atrium-upload-session-token-v1", again), 0);
+	assert_memory_equal(k1, again, 32);
+	assert_int_equal(secrets_derive_key("atrium-download-url-v1", other), 0);
+	assert_memory_not_equal(k1, other, 32);
+	write_key("2.key", K2);
+	load_ok();
+	assert_int_equal(secrets_derive_key("atrium-upload-session-token-v1", k2), 0);
+	assert_memory_not_equal(k1, k2, 32);
+	remove_key("1.key");
+	remove_key("2.key");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -191,6 +217,7 @@ int main(void)
 		cmocka_unit_test(test_tamper_and_nonce),
 		cmocka_unit_test(test_load_keys),
 		cmocka_unit_test(test_wrap_rotate),
+		cmocka_unit_test(test_derive_key),
 	};
 
 	log_init("test_secrets", LL_ERROR);
