@@ -55,6 +55,11 @@ err_t secrets_destroy(db_t *db, arena_t *a, const struct secret_owner *owner, co
 /* The newest master key version loaded (0 when none). */
 int secrets_newest_key(void);
 
+/* A 32-byte key for one purpose (label, e.g. "atrium/download-url/v1"): HMAC-SHA256 of the label
+ * under the newest master key, so no second secret needs distributing; rotating the master key
+ * invalidates what it signed (short-lived URLs). 0, or -1 when no master key is loaded. */
+int secrets_derive_key(const char *label, unsigned char out[32]) MUSTCHECK;
+
 /* atriumctl keys rotate, as the schema owner across tenants: rewraps every data key not yet under
  * the newest loaded master key (secret rows are untouched); *rewrapped counts them. Audited as
  * "rotate" per data key. */

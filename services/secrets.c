@@ -181,6 +181,16 @@ int secrets_newest_key(void)
 	return v;
 }
 
+int secrets_derive_key(const char *label, unsigned char out[32])
+{
+	const unsigned char *k = master_key(secrets_newest_key());
+
+	if (k == NULL)
+		return -1;
+	crypto_hmac_sha256(k, KEY_LEN, label, strlen(label), out);
+	return 0;
+}
+
 /* ---- AES-256-GCM ------------------------------------------------------------------------- */
 
 /* out receives nonce || ciphertext || tag (n + 28 bytes). 0 or -1. */
