@@ -55,6 +55,7 @@ struct config {
 	int upload_chunk_mb;          /* ATRIUM_UPLOAD_CHUNK_MB: largest PATCH/PUT body (nginx: client_max_body_size) */
 	int upload_expire_s;          /* ATRIUM_UPLOAD_EXPIRE_S: an unfinished upload's lifetime (Upload-Expires) */
 	int upload_max_mb;            /* ATRIUM_UPLOAD_MAX_MB: largest Upload-Length */
+	int download_max_s;           /* ATRIUM_DOWNLOAD_MAX_S: longest expires_in of a download URL (SigV4 allows 7 days) */
 	/* media processing (atrium-media; services/media_pipeline.c) */
 	const char *media_scanner;    /* ATRIUM_MEDIA_SCANNER: clamd | none (none is warned about at start-up) */
 	const char *clamd_socket;     /* ATRIUM_CLAMD_SOCKET: clamd's unix socket */
