@@ -335,3 +335,27 @@ def test_janitor_removes_expired_partial_uploads(tenant):
         cur.execute("SELECT set_config('app.tenant_id', %s, true)", (tenant.id,))
         cur.execute("SELECT used_bytes FROM storage_quotas WHERE tenant_id = %s", (tenant.id,))
         assert cur.fetchone()[0] == before - 100000
+
+
+def test_reprocess_reads_the_stored_original(tenant):
+    """After a ready run the incoming bytes are gone: reprocess takes the stored original and the
+    asset goes through processing to ready again, its bytes unchanged for a document."""
+    data = fixture("doc.pdf")
+    asset, _ = tus_upload(tenant.owner, "again.pdf", data)
+    assert wait_final(tenant.owner, asset)[0]["state"] == "ready"
+    r = tenant.owner.post(f"/v1/media/{asset}/reprocess")
+    assert r.status_code == 202, r.text
+    def runs():
+        with pg() as conn:
+            cur = conn.cursor()
+            cur.execute("SELECT set_config('app.tenant_id', %s, true)", (tenant.id,))
+            cur.execute("SELECT runs FROM media_results WHERE asset_id = %s", (asset,))
+            return cur.fetchone()[0]
+
+    end = time.time() + 60
+    while runs() < 2 and time.time() < end:
+        time.sleep(0.1)
+    assert runs() == 2
+    a, _ = wait_final(tenant.owner, asset)
+    assert a["state"] == "ready", a
+    assert fetch(download_url(tenant.owner, asset)["url"]).content == data
