@@ -252,7 +252,12 @@ def test_pdf_is_served_as_uploaded_and_as_attachment(tenant):
 
 
 def test_infected_file_is_rejected_and_its_bytes_deleted(tenant):
-    """A PDF carrying the EICAR test string: type checks pass at upload, clamd finds it."""
+    """A PDF carrying the EICAR test string: type checks pass at upload, clamd finds it. (The bare
+    EICAR file never gets that far: the upload itself is refused with 422.)"""
+    h = dict(TUS, Authorization=f"Bearer {tenant.owner.key}", **{
+        "Upload-Length": str(len(EICAR)), "Content-Type": "application/offset+octet-stream",
+        "Upload-Metadata": "filename " + base64.b64encode(b"eicar.com").decode()})
+    assert_problem(requests.post(BASE + "/v1/uploads", headers=h, data=EICAR, timeout=30), 422)
     data = fixture("doc.pdf") + b"\n%" + EICAR + b"\n"
     asset, upload = tus_upload(tenant.owner, "invoice.pdf", data)
     a, _ = wait_final(tenant.owner, asset)
