@@ -198,6 +198,25 @@ static err_t mark_processing(db_t *db, arena_t *a, const char *tenant_id, const 
 	return db_begin(db, tenant_id);
 }
 
+/* A job that can never succeed (its input is gone for good) would leave the asset 'processing'
+ * for ever: it is rejected as processing_failed, committed on its own since the job's own
+ * transaction is rolled back. Best effort: the job's failure is recorded either way. */
+static void give_up(db_t *db, arena_t *a, const char *tenant_id, const char *asset_id)
+{
+	PGresult *r;
+
+	db_rollback(db);
+	if (db_begin(db, tenant_id) != ERR_OK ||
+	    db_q(db, a, &r, "UPDATE media_assets SET state = 'rejected', reason = 'processing_failed',"
+			    " updated_at = now() WHERE tenant_id = $1 AND id = $2::uuid AND state = 'processing'",
+		 tenant_id, asset_id) != ERR_OK || db_commit(db) != ERR_OK) {
+		db_rollback(db);
+		log_warn("media.give_up_failed", LF_STR("asset_id", asset_id));
+		return;
+	}
+	log_warn("media.unprocessable", LF_STR("asset_id", asset_id), LF_STR("reason", "processing_failed"));
+}
+
 err_t media_upload_process(struct worker *w, const struct job *job, json_object *payload, arena_t *a,
 			   struct job_result *res)
 {
@@ -217,7 +236,10 @@ err_t media_upload_process(struct worker *w, const struct job *job, json_object 
 		return ERR_OK;
 	}
 	log_info("media.processing", LF_STR("asset_id", asset_id), LF_INT("attempt", job->attempt));
-	return media_job_process(w, job, payload, a, res);
+	e = media_job_process(w, job, payload, a, res);
+	if (e != ERR_OK && res->permanent)
+		give_up(worker_db(w), a, job->tenant_id, asset_id);
+	return e;
 }
 
 err_t media_upload_delete(struct worker *w, const struct job *job, json_object *payload, arena_t *a,

@@ -364,3 +364,23 @@ def test_reprocess_reads_the_stored_original(tenant):
     a, _ = wait_final(tenant.owner, asset)
     assert a["state"] == "ready", a
     assert fetch(download_url(tenant.owner, asset)["url"]).content == data
+
+
+def test_lost_input_ends_rejected_not_stuck(tenant, media_paused):
+    """Bytes gone for good before processing (here removed by hand): the asset ends rejected as
+    processing_failed instead of staying 'processing' for ever."""
+    asset, upload = tus_upload(tenant.owner, "lost.png", fixture("plain.png"))
+    d = incoming_dir(tenant, upload)
+    for name in os.listdir(d):
+        os.unlink(os.path.join(d, name))
+    os.kill(media_paused, 18)                        # SIGCONT
+    a, _ = wait_final(tenant.owner, asset)
+    assert (a["state"], a["reason"]) == ("rejected", "processing_failed"), a
+
+
+def test_storage_is_not_reachable_directly(jpeg):
+    """/_storage/ is an internal location: only an X-Accel-Redirect of the content route reaches it."""
+    t, asset, _, _, _ = jpeg
+    r = requests.get(f"{BASE}/_storage/t/{t.id}/media/{asset}/original", timeout=30)
+    assert r.status_code == 404
+    assert not r.content.startswith(b"\xff\xd8")
