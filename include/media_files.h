@@ -45,7 +45,7 @@ err_t media_content_find(db_t *db, arena_t *a, const unsigned char key[MEDIA_URL
 #define MEDIA_FILES_QUEUE "media"
 
 /* DELETE /v1/media/{id}: removes the asset's rows (its processing record included), gives its
- * size back to the tenant's quota and, in the same transaction, enqueues MEDIA_DELETE_KIND for
+ * size back to the tenant's quota (unless rejected: that was given back with its bytes) and, in the same transaction, enqueues MEDIA_DELETE_KIND for
  * atrium-media, which owns the storage tree and deletes every variant (media_delete_files,
  * retried while storage is down). A job still to run for the asset finds it gone and removes
  * what it holds (media_upload_process). ERR_NOT_FOUND for an unknown id (or another tenant's). */

@@ -168,8 +168,9 @@ err_t media_delete(db_t *db, arena_t *a, const char *tenant_id, const char *asse
 	PGresult *r;
 	err_t e;
 
+	/* a rejected asset gave its size back when its bytes were deleted */
 	e = db_q(db, a, &r, "DELETE FROM media_assets WHERE tenant_id = $1 AND id = $2::uuid"
-			    " RETURNING size", tenant_id, asset_id);
+			    " RETURNING CASE WHEN state = 'rejected' THEN 0 ELSE size END", tenant_id, asset_id);
 	if (e != ERR_OK)
 		return e;
 	if (PQntuples(r) == 0)

@@ -139,6 +139,17 @@ static bool has_variant(const struct media_result *r, const char *name)
 	return false;
 }
 
+/* A rejected asset's bytes are deleted: its size no longer counts against the tenant's quota
+ * (DELETE /v1/media/{id} gives back only what a non-rejected asset holds). */
+static err_t release_quota(db_t *db, arena_t *a, const char *tenant_id, const char *asset_id)
+{
+	PGresult *r;
+
+	return db_q(db, a, &r, "UPDATE storage_quotas q SET used_bytes = greatest(q.used_bytes - m.size, 0)"
+			       " FROM media_assets m WHERE q.tenant_id = $1 AND m.tenant_id = $1"
+			       " AND m.id = $2::uuid", tenant_id, asset_id);
+}
+
 /* Ready or rejected into media_assets. A ready asset whose pipeline wrote no "original"
  * (documents, audio, video: served as uploaded) gets its input stored as the original; either
  * way the incoming area is emptied. An asset deleted meanwhile (DELETE /v1/media/{id}) keeps
@@ -165,6 +176,8 @@ static err_t up_set_state(void *ctx, db_t *db, arena_t *a, const char *tenant_id
 		return e;
 	if (PQntuples(res) == 0)
 		return up_discard(ctx, db, a, tenant_id, asset_id, up.input);
+	if (!ready && (e = release_quota(db, a, tenant_id, asset_id)) != ERR_OK)
+		return e;
 	if (ready) {
 		unlink(up.input);               /* moved into storage, or re-encoded: ENOENT is fine */
 		remove_upload_dir(up.dir);
@@ -208,8 +221,10 @@ static void give_up(db_t *db, arena_t *a, const char *tenant_id, const char *ass
 	db_rollback(db);
 	if (db_begin(db, tenant_id) != ERR_OK ||
 	    db_q(db, a, &r, "UPDATE media_assets SET state = 'rejected', reason = 'processing_failed',"
-			    " updated_at = now() WHERE tenant_id = $1 AND id = $2::uuid AND state = 'processing'",
-		 tenant_id, asset_id) != ERR_OK || db_commit(db) != ERR_OK) {
+			    " updated_at = now() WHERE tenant_id = $1 AND id = $2::uuid AND state = 'processing'"
+			    " RETURNING 1", tenant_id, asset_id) != ERR_OK ||
+	    (PQntuples(r) == 1 && release_quota(db, a, tenant_id, asset_id) != ERR_OK) ||
+	    db_commit(db) != ERR_OK) {
 		db_rollback(db);
 		log_warn("media.give_up_failed", LF_STR("asset_id", asset_id));
 		return;

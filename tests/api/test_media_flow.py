@@ -98,6 +98,19 @@ def jpeg_size(data):
     raise AssertionError("no SOF marker")
 
 
+def quota(tenant, charge=0):
+    """The tenant's storage_quotas.used_bytes after adding charge (as the uploads side charges an
+    upload's length; the row is created when missing)."""
+    with pg() as conn:
+        cur = conn.cursor()
+        cur.execute("SELECT set_config('app.tenant_id', %s, true)", (tenant.id,))
+        cur.execute("INSERT INTO storage_quotas (tenant_id, quota_bytes, used_bytes) VALUES"
+                    " (%s, 1000000000, %s) ON CONFLICT (tenant_id) DO UPDATE SET used_bytes ="
+                    " storage_quotas.used_bytes + %s RETURNING used_bytes",
+                    (tenant.id, charge, charge))
+        return cur.fetchone()[0]
+
+
 def download_url(client, asset, body=None):
     r = client.post(f"/v1/media/{asset}/download-url", body) if body is not None else \
         client.req("POST", f"/v1/media/{asset}/download-url")
@@ -259,9 +272,11 @@ def test_infected_file_is_rejected_and_its_bytes_deleted(tenant):
         "Upload-Metadata": "filename " + base64.b64encode(b"eicar.com").decode()})
     assert_problem(requests.post(BASE + "/v1/uploads", headers=h, data=EICAR, timeout=30), 422)
     data = fixture("doc.pdf") + b"\n%" + EICAR + b"\n"
+    before = quota(tenant, charge=len(data))
     asset, upload = tus_upload(tenant.owner, "invoice.pdf", data)
     a, _ = wait_final(tenant.owner, asset)
     assert (a["state"], a["reason"]) == ("rejected", "infected"), a
+    assert quota(tenant) == before - len(data)       # its bytes are gone: so is their charge
     assert stored_files(tenant, asset) == []
     assert not os.path.exists(incoming_dir(tenant, upload))
     assert_problem(tenant.owner.post(f"/v1/media/{asset}/download-url"), 409)
@@ -279,8 +294,10 @@ def test_delete_removes_every_variant(tenant):
     assert wait_final(tenant.owner, asset)[0]["state"] == "ready"
     url = download_url(tenant.owner, asset)["url"]
     assert stored_files(tenant, asset) != []
+    before = quota(tenant, charge=len(fixture("plain.png")))
     r = tenant.owner.delete(f"/v1/media/{asset}")
     assert r.status_code == 204, r.text
+    assert quota(tenant) == before - len(fixture("plain.png"))
     assert_problem(tenant.owner.get(f"/v1/media/{asset}"), 404)
     assert_problem(tenant.owner.delete(f"/v1/media/{asset}"), 404)
     assert_problem(fetch(url), 404)                  # a URL signed before is dead too
