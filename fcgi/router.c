@@ -68,6 +68,10 @@ static const struct route routes[] = {
 	{ "OPTIONS", "/v1/public/uploads/{id}",      h_tus_options,   PERM_PUBLIC,        0, NULL, ROUTE_NO_TX },
 	/* -- media processing (issue: media worker) -- */
 	{ "POST",   "/v1/media/{id}/reprocess",      h_media_reprocess, PERM_MEDIA_REPROCESS, 0, NULL, 0 },
+	/* -- media downloads and deletion (issue: media worker, downloads) -- */
+	{ "DELETE", "/v1/media/{id}",                h_media_delete,  PERM_MEDIA_UPLOAD,  0, NULL, 0 },
+	{ "POST",   "/v1/media/{id}/download-url",   h_media_download_url, PERM_MEDIA_READ, 1 * KB, media_download_body, ROUTE_BODY_OPTIONAL },
+	{ "GET",    "/v1/media/{id}/content",        h_media_content, PERM_PUBLIC,        0, NULL, 0 },
 	/* -- uploads (issue: storage and uploads): tus 1.0 for creators -- */
 	{ "POST",   "/v1/uploads",                   h_tus_create,    PERM_MEDIA_UPLOAD,  0, NULL, ROUTE_BODY_FILE },
 	{ "HEAD",   "/v1/uploads/{id}",              h_tus_head,      PERM_MEDIA_UPLOAD,  0, NULL, 0 },
@@ -188,6 +192,8 @@ static err_t check_body(struct req *r, const struct route *rt)
 			return err_set(&r->prob, r->a, ERR_BAD_REQUEST, "this endpoint takes no request body");
 		return ERR_OK;
 	}
+	if (r->content_length == 0 && (rt->flags & ROUTE_BODY_OPTIONAL))
+		return ERR_OK;
 	if (r->content_length > rt->body_max)
 		return err_set(&r->prob, r->a, ERR_TOO_LARGE,
 			       "request body is %zu bytes; this endpoint accepts at most %zu",

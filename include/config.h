@@ -62,6 +62,7 @@ struct config {
 	int session_max_files;        /* ATRIUM_SESSION_MAX_FILES: uploads per session unless the flow's uploads.max_files */
 	int session_max_mb;           /* ATRIUM_SESSION_MAX_MB: bytes per session unless the flow's uploads.max_total_bytes */
 	int session_uploads_per_min;  /* ATRIUM_SESSION_UPLOADS_PER_MIN: upload creations per session per minute (Redis) */
+	int download_max_s;           /* ATRIUM_DOWNLOAD_MAX_S: longest expires_in of a download URL (SigV4 allows 7 days) */
 	/* media processing (atrium-media; services/media_pipeline.c) */
 	const char *media_scanner;    /* ATRIUM_MEDIA_SCANNER: clamd | none (none is warned about at start-up) */
 	const char *clamd_socket;     /* ATRIUM_CLAMD_SOCKET: clamd's unix socket */

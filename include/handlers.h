@@ -84,6 +84,11 @@ err_t h_media_list(struct req *r);
 err_t h_media_get(struct req *r);
 /* media processing: fcgi/media_processing.c */
 err_t h_media_reprocess(struct req *r);
+/* the bytes of media: fcgi/media_files.c */
+extern const struct jv_field media_download_body[];
+err_t h_media_delete(struct req *r);
+err_t h_media_download_url(struct req *r);
+err_t h_media_content(struct req *r);
 
 /* Reads ?limit= and ?cursor= for keyset-paged lists (fcgi/flows.c). */
 err_t page_params(struct req *r, int *limit, const char **cursor) MUSTCHECK;

@@ -52,6 +52,24 @@ err_t media_job_run_asset(struct worker *w, const struct job *job, arena_t *a, c
  * fetch stays NULL (media_job_run_asset takes the local file). s must outlive the jobs. */
 struct media_job_hooks media_job_storage_hooks(struct storage *s);
 
+/* atrium-media's hooks: the storage hooks plus fetch = the upload's bytes (uploads_job_input, or
+ * the stored original when they are gone: reprocess), a ready asset without a re-encoded original
+ * (documents, audio, video) gets its input stored as "original", and the upload's incoming
+ * directory is removed once the asset is ready or rejected. Per process (one job at a time);
+ * work_dir receives copies fetched from storage. */
+struct media_job_hooks media_job_upload_hooks(struct storage *s, const char *work_dir);
+
+/* The job_fn of MEDIA_JOB_KIND in atrium-media: commits the asset's state 'processing' on its
+ * own (clients see it while the pipeline runs), then media_job_process with the hooks above.
+ * An asset deleted before its turn: its incoming bytes are removed and the job succeeds. */
+err_t media_upload_process(struct worker *w, const struct job *job, json_object *payload, arena_t *a,
+			   struct job_result *res) MUSTCHECK;
+
+/* The job_fn of media.delete (media_files.h, DELETE /v1/media/{id}) in atrium-media: every
+ * variant of {"asset_id"} leaves the storage of media_job_upload_hooks; retried while it fails. */
+err_t media_upload_delete(struct worker *w, const struct job *job, json_object *payload, arena_t *a,
+			  struct job_result *res) MUSTCHECK;
+
 /* Pure: the event data of a result (asset_id, state, reason, kind, mime, width, height,
  * duration_ms, codecs, page_count, color, scanner, variants). Released with a. */
 json_object *media_job_event_data(arena_t *a, const char *asset_id, const struct media_result *r);

@@ -11,6 +11,7 @@ typedef err_t (*handler_fn)(struct req *r);
 enum route_flags {
 	ROUTE_NO_TX = 1 << 0,     /* the handler needs no database transaction (ping, health) */
 	ROUTE_BODY_FILE = 1 << 1, /* nginx spooled the body to a file (ATRIUM_BODY_FILE): not read here */
+	ROUTE_BODY_OPTIONAL = 1 << 2, /* the JSON body may be left out entirely (r->json stays NULL) */
 };
 
 struct route {

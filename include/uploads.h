@@ -179,6 +179,15 @@ err_t uploads_append(db_t *db, arena_t *a, const struct config *c, const char *t
  * (a retried run finds data complete and reuses it). *out lives in the arena. */
 err_t uploads_job_input(arena_t *a, json_object *payload, const char **out) MUSTCHECK;
 
+/* Removes an upload's parts and its incoming directory (no row is touched). */
+void uploads_discard_parts(const struct config *c, const char *tenant, const char *id);
+
+/* The janitor of tus expiration (services/uploads_janitor.c): up to batch unfinished uploads
+ * past Upload-Expires, across tenants (atrium_expired_uploads), each removed in its tenant's
+ * transaction — row, parts, and its Upload-Length given back to storage_quotas.used_bytes.
+ * Opens and ends its own transactions; *removed counts what this call removed. */
+err_t uploads_expire(db_t *db, arena_t *a, const struct config *c, int batch, int *removed) MUSTCHECK;
+
 /* tus termination of an unfinished upload: its row and parts go. */
 err_t uploads_terminate(db_t *db, arena_t *a, const struct config *c, const char *tenant,
 			const char *id, struct problem *p) MUSTCHECK;

@@ -45,6 +45,10 @@ struct worker_def {
 	/* The longest a job's slowest step may take (an HTTP timeout, a media child's wall clock):
 	 * leases are at least this plus a margin (config_lease_ms). NULL = ATRIUM_JOB_LEASE_MS. */
 	int (*job_ms)(const struct config *cfg);
+	/* Housekeeping of the binary's own (atrium-media: expired uploads), run between jobs on the
+	 * janitor's cadence (every 10 sweeps) with no transaction open; a scratches the loop's
+	 * arena. NULL = none. */
+	void (*tick)(struct worker *w, arena_t *a);
 };
 
 /* The whole life of a worker process: config, log, before_drop, drop privileges, connect,

@@ -92,6 +92,7 @@ static const struct setting settings[] = {
 	INT("ATRIUM_SESSION_MAX_FILES", session_max_files, 10, 0, 1000),
 	INT("ATRIUM_SESSION_MAX_MB", session_max_mb, 1024, 0, 102400),
 	INT("ATRIUM_SESSION_UPLOADS_PER_MIN", session_uploads_per_min, 60, 1, 100000),
+	INT("ATRIUM_DOWNLOAD_MAX_S", download_max_s, 86400, 10, 604800),
 	/* media processing */
 	STR("ATRIUM_MEDIA_SCANNER", media_scanner, "clamd"),
 	STR("ATRIUM_CLAMD_SOCKET", clamd_socket, "/run/atrium/clamd.sock"),

@@ -354,8 +354,11 @@ static void loop(struct worker *w)
 				sweep(w, i);
 				autoclaim(w, i);
 			}
-			if (sweeps++ % JANITOR_EVERY_SWEEPS == 0)
+			if (sweeps++ % JANITOR_EVERY_SWEEPS == 0) {
 				janitor(w);
+				if (w->def->tick != NULL && !proc_stop && db_ready(w->db) == ERR_OK)
+					w->def->tick(w, w->loop);
+			}
 			next_sweep = now_ms() + w->cfg.job_sweep_ms;
 			continue;
 		}

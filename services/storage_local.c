@@ -107,6 +107,25 @@ fail:
 	return e;
 }
 
+/* A file renamed into the tree keeps its group, unlike one created there: give it the group of
+ * its directory (setgid atrium, which nginx reads through) and mode 0640, changing only what
+ * differs (a file of another owner that already fits may still be renamed). 0 or -1. */
+static int fit_tree(int fd, const char *dst)
+{
+	char dir[LOCAL_PATH_MAX];
+	struct stat d, f;
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", dst);
+	if ((slash = strrchr(dir, '/')) != NULL)
+		*slash = '\0';
+	if (stat(dir, &d) < 0 || fstat(fd, &f) < 0)
+		return -1;
+	if (f.st_gid != d.st_gid && fchown(fd, (uid_t)-1, d.st_gid) < 0)
+		return -1;
+	return (f.st_mode & 07777) == 0640 ? 0 : fchmod(fd, 0640);
+}
+
 /* Put: rename when allowed and on the same filesystem (the spooled body is written once), else
  * copy to a temporary name; then fsync and rename into place, then fsync the directory. */
 static err_t local_put(storage_t *s, const char *key, const char *path, const char *ctype,
@@ -121,9 +140,11 @@ static err_t local_put(storage_t *s, const char *key, const char *path, const ch
 		return errno_err(errno);
 	if (flags & STORAGE_MOVE) {
 		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		bool ready = fd >= 0 && fit_tree(fd, dst) == 0 && fsync(fd) == 0;
 
-		if (fd >= 0 && fchmod(fd, 0640) == 0 && fsync(fd) == 0 && close(fd) == 0 &&
-		    rename(path, dst) == 0)
+		if (fd >= 0 && close(fd) < 0)
+			ready = false;
+		if (ready && rename(path, dst) == 0)
 			return fsync_dir_of(dst) < 0 ? ERR_INTERNAL : ERR_OK;
 		if (fd >= 0 && errno != EXDEV)
 			log_warn("storage_local_move_failed", LF_STR("error", strerror(errno)));

@@ -40,14 +40,32 @@ static int upload_dir(const struct config *c, const char *tenant, const char *id
 	return n < 0 || n >= PATH_CAP ? -1 : 0;
 }
 
+/* mkdir 02770 past the umask: atrium-media (group atrium) assembles in an upload's directory
+ * and removes its parts and the directory itself. */
+static int make_shared_dir(const char *path)
+{
+	if (mkdir(path, 02770) < 0)
+		return errno == EEXIST ? 0 : -1;
+	return chmod(path, 02770);
+}
+
 static int make_dirs(const struct config *c, const char *tenant, const char *dir)
 {
 	char t[PATH_CAP];
 
 	snprintf(t, sizeof(t), "%s/%s", c->upload_dir, tenant);
-	if (mkdir(t, 02770) < 0 && errno != EEXIST)
+	return make_shared_dir(t) < 0 || make_shared_dir(dir) < 0 ? -1 : 0;
+}
+
+/* A spooled chunk is nginx's (owner and group atrium-web): hand it to the incoming area's group
+ * (atrium, setgid), so that atrium-media may read it. */
+static int share_part(const char *body_file, const char *dir)
+{
+	struct stat st;
+
+	if (stat(dir, &st) < 0 || chown(body_file, (uid_t)-1, st.st_gid) < 0)
 		return -1;
-	return mkdir(dir, 02770) < 0 && errno != EEXIST ? -1 : 0;
+	return chmod(body_file, 0640);
 }
 
 static int fsync_path(const char *path, int flags)
@@ -175,7 +193,8 @@ static err_t take_part(const struct config *c, arena_t *a, const char *tenant, c
 		return err_set(p, a, ERR_INTERNAL, "the incoming area is not writable");
 	snprintf(part, sizeof(part), "%s/%020" PRId64, dir, offset);
 	/* nginx spools 0600; the media worker reads parts through the shared group */
-	if (chmod(body_file, 0640) < 0 || fsync_path(body_file, O_RDONLY) < 0 || rename(body_file, part) < 0) {
+	if (share_part(body_file, dir) < 0 || fsync_path(body_file, O_RDONLY) < 0 ||
+	    rename(body_file, part) < 0) {
 		log_error("uploads_part_rename_failed", LF_STR("error", strerror(errno)));
 		return errno == ENOSPC ? ERR_INSUFFICIENT_STORAGE : ERR_INTERNAL;
 	}
@@ -408,4 +427,9 @@ err_t uploads_terminate(db_t *db, arena_t *a, const struct config *c, const char
 		return err_set(p, a, ERR_CONFLICT, "a completed upload is a media asset; delete that");
 	remove_parts(c, tenant, id);
 	return ERR_OK;
+}
+
+void uploads_discard_parts(const struct config *c, const char *tenant, const char *id)
+{
+	remove_parts(c, tenant, id);
 }

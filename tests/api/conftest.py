@@ -4,6 +4,7 @@ scripts/test.sh exports $STACK_DIR/stack.env; when run by hand, point STACK_DIR 
 (for the dev stack: STACK_DIR=$(readlink .run))."""
 import json
 import os
+import signal
 import subprocess
 import sys
 import uuid
@@ -137,3 +138,20 @@ SIMPLE_FLOW = {
         ]},
     ],
 }
+
+
+@pytest.fixture
+def media_paused():
+    """atrium-media stopped (SIGSTOP) for the test, continued after it: assets stay 'uploaded' and
+    the upload's parts stay in the incoming area while the test looks at them. The jobs wait in
+    the queue and run once the worker continues."""
+    pidfile = os.path.join(ENV["ATRIUM_WORKER_PIDDIR"], "atrium-media.pid")
+    if not os.path.exists(pidfile):
+        pytest.fail("atrium-media is not running in this stack (no run/atrium-media.pid)")
+    with open(pidfile) as f:
+        pid = int(f.read().strip())
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield pid
+    finally:
+        os.kill(pid, signal.SIGCONT)

@@ -20,7 +20,7 @@ def upload(client, name="m.png", data=PNG):
     return r.headers["Atrium-Asset-Id"]
 
 
-def test_list_get_filters_and_paging(tenant):
+def test_list_get_filters_and_paging(tenant, media_paused):
     ids = [upload(tenant.owner, f"m{i}.png") for i in range(3)]
     r = tenant.owner.get(f"/v1/media/{ids[0]}")
     assert r.status_code == 200, r.text

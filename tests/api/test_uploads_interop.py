@@ -17,7 +17,7 @@ PNG = bytes.fromhex(
     "1f15c4890000000d49444154789c63f80f00000101000518d84e0000000049454e44ae426082")
 
 
-def test_tus_js_client_resumes_an_interrupted_upload(tenant, tmp_path):
+def test_tus_js_client_resumes_an_interrupted_upload(tenant, tmp_path, media_paused):
     node = shutil.which("node")
     if not node or not os.path.isdir(os.path.join(ROOT, "node_modules", "tus-js-client")):
         pytest.skip("SKIPPED: node or node_modules/tus-js-client missing; tus interop NOT tested")

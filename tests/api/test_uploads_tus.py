@@ -67,7 +67,7 @@ def asset_row(tenant, asset_id):
         return cur.fetchone()
 
 
-def test_upload_in_chunks_becomes_an_asset(tenant):
+def test_upload_in_chunks_becomes_an_asset(tenant, media_paused):
     """A PNG padded to 3 chunks: each PATCH moves the offset; HEAD reports it; the last chunk
     creates an 'uploaded' asset (image/png) and its media.process job."""
     body = PNG + b"\0" * 20000

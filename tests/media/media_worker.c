@@ -1,6 +1,6 @@
-/* media_worker: the media.process job kind on its own worker (queue "media"), with no storage hooks:
- * until atrium-media (workers/media.c) carries the pipeline, the end-to-end tests start this by
- * hand against the test stack. */
+/* media_worker: the media.process job kind with no storage hooks (or the storage hooks alone), for
+ * tests/reliability/test_media_jobs.py, which starts it by hand on a queue of its own (atrium-media,
+ * workers/media.c, serves "media" over uploads). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

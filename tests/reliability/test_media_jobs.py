@@ -1,6 +1,6 @@
 """The media.process job end to end against the test stack (PostgreSQL, Redis, clamd): each committed
 fixture goes through a worker running services/media_job.c (build/tests/media_worker, started here
-by hand until atrium-media carries the pipeline), and the tests read media_results, the events and
+by hand on a queue of its own; atrium-media serves uploads), and the tests read media_results, the events and
 the variant files. Jobs are enqueued with build/atriumctl, inspected as postgres."""
 import json
 import os
