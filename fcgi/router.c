@@ -57,6 +57,10 @@ static const struct route routes[] = {
 	{ "GET",    "/v1/webhooks/deliveries/{id}",  h_webhook_delivery, PERM_WEBHOOKS_READ, 0, NULL, 0 },
 	{ "POST",   "/v1/webhooks/deliveries/{id}/retry", h_webhook_delivery_retry, PERM_WEBHOOKS_WRITE, 0, NULL, 0 },
 	/* -- upload sessions, tus uploads and media (issue: storage and uploads) -- */
+	{ "POST",   "/v1/media",                     h_media_upload,  PERM_MEDIA_UPLOAD,  0, NULL, ROUTE_BODY_FILE },
+	{ "POST",   "/v1/media/upload-url",          h_media_upload_url, PERM_MEDIA_UPLOAD, 4 * KB, upload_url_body, 0 },
+	{ "PUT",    "/v1/media/signed-uploads/{tenant}/{id}", h_media_signed_put, PERM_PUBLIC, 0, NULL, ROUTE_BODY_FILE },
+	{ "GET",    "/v1/media/signed-uploads/check", h_media_signed_check, PERM_PUBLIC,  0, NULL, ROUTE_NO_TX },
 	/* -- media processing (issue: media worker) -- */
 	{ "POST",   "/v1/media/{id}/reprocess",      h_media_reprocess, PERM_MEDIA_REPROCESS, 0, NULL, 0 },
 	/* -- uploads (issue: storage and uploads): tus 1.0 for creators -- */

@@ -55,6 +55,8 @@ struct config {
 	int upload_chunk_mb;          /* ATRIUM_UPLOAD_CHUNK_MB: largest PATCH/PUT body (nginx: client_max_body_size) */
 	int upload_expire_s;          /* ATRIUM_UPLOAD_EXPIRE_S: an unfinished upload's lifetime (Upload-Expires) */
 	int upload_max_mb;            /* ATRIUM_UPLOAD_MAX_MB: largest Upload-Length */
+	int upload_single_mb;         /* ATRIUM_UPLOAD_SINGLE_MB: largest single-request upload (nginx: client_max_body_size) */
+	int upload_url_max_s;         /* ATRIUM_UPLOAD_URL_MAX_S: longest lifetime of a signed upload URL */
 	/* media processing (atrium-media; services/media_pipeline.c) */
 	const char *media_scanner;    /* ATRIUM_MEDIA_SCANNER: clamd | none (none is warned about at start-up) */
 	const char *clamd_socket;     /* ATRIUM_CLAMD_SOCKET: clamd's unix socket */

@@ -85,6 +85,8 @@ static const struct setting settings[] = {
 	INT("ATRIUM_UPLOAD_CHUNK_MB", upload_chunk_mb, 50, 1, 1024),
 	INT("ATRIUM_UPLOAD_EXPIRE_S", upload_expire_s, 86400, 10, 604800),
 	INT("ATRIUM_UPLOAD_MAX_MB", upload_max_mb, 1024, 1, 1048576),
+	INT("ATRIUM_UPLOAD_SINGLE_MB", upload_single_mb, 20, 1, 1024),
+	INT("ATRIUM_UPLOAD_URL_MAX_S", upload_url_max_s, 3600, 10, 604800),
 	/* media processing */
 	STR("ATRIUM_MEDIA_SCANNER", media_scanner, "clamd"),
 	STR("ATRIUM_CLAMD_SOCKET", clamd_socket, "/run/atrium/clamd.sock"),

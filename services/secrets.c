@@ -181,6 +181,21 @@ int secrets_newest_key(void)
 	return v;
 }
 
+/* A purpose-bound key for HMACs the process signs and checks itself (upload URLs, tokens):
+ * HMAC-SHA256(newest master key, "atrium-derive:" purpose). Never stored; a master-key rotation
+ * invalidates what was signed before it, which is fine for short-lived URLs. */
+int secrets_derive_key(const char *purpose, unsigned char out[32])
+{
+	const unsigned char *k = master_key(secrets_newest_key());
+	char msg[128];
+	int n = snprintf(msg, sizeof(msg), "atrium-derive:%s", purpose);
+
+	if (k == NULL || n < 0 || (size_t)n >= sizeof(msg))
+		return -1;
+	crypto_hmac_sha256(k, KEY_LEN, msg, (size_t)n, out);
+	return 0;
+}
+
 /* ---- AES-256-GCM ------------------------------------------------------------------------- */
 
 /* out receives nonce || ciphertext || tag (n + 28 bytes). 0 or -1. */
