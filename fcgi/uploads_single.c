@@ -14,7 +14,7 @@ const struct jv_field upload_url_body[] = {
 	{ "filetype",   JV_STRING, false, false, 1, 127, NULL, NULL, NULL },
 	{ "field",      JV_STRING, false, false, 1, 64,  NULL, NULL, NULL },
 	{ "max_size",   JV_INT,    false, false, 1, 1048576LL * 1024 * 1024, NULL, NULL, NULL },
-	{ "expires_in", JV_INT,    false, false, 10, 604800, NULL, NULL, NULL },
+	{ "expires_in", JV_INT,    false, false, 1, 604800, NULL, NULL, NULL },
 	{ NULL, 0, false, false, 0, 0, NULL, NULL, NULL }
 };
 
