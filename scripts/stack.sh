@@ -4,7 +4,7 @@
 #
 #   scripts/stack.sh start  run|test            start what is down (idempotent), migrate, ensure a tenant
 #   scripts/stack.sh stop   run|test [SERVICE]  stop everything in reverse order, or only the named
-#                                               services (pg redis clamd fcgi workers nginx)
+#                                               services (pg redis clamd s3 fcgi workers nginx)
 #   scripts/stack.sh status run|test            one line per service; exit 3 when something is down
 #
 # Storage: ATRIUM_STORAGE=s3 at start runs s3rver (npm, loopback) behind tests/interop/s3_verify.js
