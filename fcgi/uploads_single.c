@@ -138,6 +138,25 @@ static bool signed_ok(struct req *r, const char *tenant, const char *id, int64_t
 	return uploads_url_verify(tenant, id, ms, es, sig, time(NULL), max) == 0;
 }
 
+/* Browsers may PUT to a signed URL from any origin: it carries its own authority (no cookies, no
+ * API key), so every origin is allowed and the asset's Location is readable. */
+static void signed_cors(struct req *r)
+{
+	req_header(r, "Access-Control-Allow-Origin", "*");
+	req_header(r, "Access-Control-Expose-Headers", "Location");
+}
+
+/* The CORS preflight of a browser's PUT (nginx has checked the URL's signature first). */
+err_t h_media_signed_options(struct req *r)
+{
+	signed_cors(r);
+	req_header(r, "Access-Control-Allow-Methods", "PUT, OPTIONS");
+	req_header(r, "Access-Control-Allow-Headers", "Content-Type");
+	req_header(r, "Access-Control-Max-Age", "600");
+	r->status = 204;
+	return ERR_OK;
+}
+
 err_t h_media_signed_put(struct req *r)
 {
 	struct tus_meta m;
@@ -145,6 +164,7 @@ err_t h_media_signed_put(struct req *r)
 	int64_t max, row_max;
 	err_t e;
 
+	signed_cors(r);
 	if (!signed_ok(r, tenant, id, &max))
 		return err_set(&r->prob, r->a, ERR_FORBIDDEN, "the upload URL is not valid or has expired");
 	if ((e = uploads_url_claim(r->app->db, r->a, tenant, id, &m, &creator, &row_max, &r->prob)) != ERR_OK)
@@ -164,8 +184,9 @@ err_t h_media_signed_put(struct req *r)
 }
 
 /* nginx auth_request, before the body is read: 204 when the original request (ATRIUM_SIGNED_URI,
- * ATRIUM_SIGNED_METHOD) is a PUT to a well-formed, correctly signed, unexpired upload URL; else
- * 403. Whether it was used already is PostgreSQL's to say, in the PUT itself (410). */
+ * ATRIUM_SIGNED_METHOD) is a PUT (or its CORS preflight) to a well-formed, correctly signed,
+ * unexpired upload URL; else 403. Whether it was used already is PostgreSQL's to say, in the PUT
+ * itself (410). */
 err_t h_media_signed_check(struct req *r)
 {
 	const char *uri = req_env(r, "ATRIUM_SIGNED_URI"), *method = req_env(r, "ATRIUM_SIGNED_METHOD");
@@ -174,7 +195,7 @@ err_t h_media_signed_check(struct req *r)
 	size_t plen = strlen(prefix);
 	int64_t max;
 
-	if (!uri || !method || strcmp(method, "PUT") != 0 || strncmp(uri, prefix, plen) != 0 ||
+	if (!uri || !method || (strcmp(method, "PUT") != 0 && strcmp(method, "OPTIONS") != 0) || strncmp(uri, prefix, plen) != 0 ||
 	    (q = strchr(uri, '?')) == NULL || (size_t)(q - uri) != plen + 2 * (UUID_STRLEN - 1) + 1)
 		return err_set(&r->prob, r->a, ERR_FORBIDDEN, "not a signed upload URL");
 	path = uri + plen;

@@ -70,6 +70,7 @@ extern const struct jv_field upload_url_body[];
 err_t h_media_upload(struct req *r);
 err_t h_media_upload_url(struct req *r);
 err_t h_media_signed_put(struct req *r);
+err_t h_media_signed_options(struct req *r);
 err_t h_media_signed_check(struct req *r);
 /* media processing: fcgi/media_processing.c */
 err_t h_media_reprocess(struct req *r);

@@ -113,6 +113,7 @@ def test_signed_url_stores_once_then_410(tenant):
     assert job_of(tenant, a["id"])[0] == "media.process"
     assert url_row(tenant, u["id"]) == (True, a["id"])
     assert_problem(put(u["url"], PNG), 410)
+    assert r.headers["Access-Control-Allow-Origin"] == "*"
     assert tenant.owner.get(f"/v1/media/{a['id']}").status_code == 200
 
 
@@ -197,3 +198,17 @@ def test_upload_url_request_validation(tenant):
     assert_problem(c.post("/v1/media/upload-url", {"filename": "a.png", "field": "a b"}), 422, "field")
     assert_problem(c.post("/v1/media/upload-url", {"filename": "a.png", "extra": 1}), 422)
     assert_problem(tenant.as_role("viewer").post("/v1/media/upload-url", {"filename": "a.png"}), 403)
+
+
+def test_signed_url_cors_preflight(tenant):
+    """A browser's PUT from another origin: the preflight is answered (after nginx checked the
+    signature), a tampered URL's is not."""
+    u = new_url(tenant.owner)
+    h = {"Origin": "https://forms.example", "Access-Control-Request-Method": "PUT"}
+    r = requests.options(BASE + u["url"], headers=h, timeout=30)
+    assert r.status_code == 204, r.text
+    assert r.headers["Access-Control-Allow-Origin"] == "*"
+    assert "PUT" in r.headers["Access-Control-Allow-Methods"]
+    r = requests.options(BASE + tamper(u["url"], "sig", "0" * 64), headers=h, timeout=30)
+    assert r.status_code == 403
+    assert url_row(tenant, u["id"]) == (False, None)
