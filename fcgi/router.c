@@ -66,6 +66,11 @@ static const struct route routes[] = {
 	{ "DELETE", "/v1/public/uploads/{id}",       h_public_tus_delete, PERM_PUBLIC,    0, NULL, 0 },
 	{ "OPTIONS", "/v1/public/uploads",           h_tus_options,   PERM_PUBLIC,        0, NULL, ROUTE_NO_TX },
 	{ "OPTIONS", "/v1/public/uploads/{id}",      h_tus_options,   PERM_PUBLIC,        0, NULL, ROUTE_NO_TX },
+	{ "POST",   "/v1/media",                     h_media_upload,  PERM_MEDIA_UPLOAD,  0, NULL, ROUTE_BODY_FILE },
+	{ "POST",   "/v1/media/upload-url",          h_media_upload_url, PERM_MEDIA_UPLOAD, 4 * KB, upload_url_body, 0 },
+	{ "PUT",    "/v1/media/signed-uploads/{tenant}/{id}", h_media_signed_put, PERM_PUBLIC, 0, NULL, ROUTE_BODY_FILE },
+	{ "OPTIONS", "/v1/media/signed-uploads/{tenant}/{id}", h_media_signed_options, PERM_PUBLIC, 0, NULL, ROUTE_NO_TX },
+	{ "GET",    "/v1/media/signed-uploads/check", h_media_signed_check, PERM_PUBLIC,  0, NULL, ROUTE_NO_TX },
 	/* -- media processing (issue: media worker) -- */
 	{ "POST",   "/v1/media/{id}/reprocess",      h_media_reprocess, PERM_MEDIA_REPROCESS, 0, NULL, 0 },
 	/* -- media downloads and deletion (issue: media worker, downloads) -- */

@@ -63,6 +63,8 @@ struct config {
 	int session_max_mb;           /* ATRIUM_SESSION_MAX_MB: bytes per session unless the flow's uploads.max_total_bytes */
 	int session_uploads_per_min;  /* ATRIUM_SESSION_UPLOADS_PER_MIN: upload creations per session per minute (Redis) */
 	int download_max_s;           /* ATRIUM_DOWNLOAD_MAX_S: longest expires_in of a download URL (SigV4 allows 7 days) */
+	int upload_single_mb;         /* ATRIUM_UPLOAD_SINGLE_MB: largest single-request upload (nginx: client_max_body_size) */
+	int upload_url_max_s;         /* ATRIUM_UPLOAD_URL_MAX_S: longest lifetime of a signed upload URL */
 	/* media processing (atrium-media; services/media_pipeline.c) */
 	const char *media_scanner;    /* ATRIUM_MEDIA_SCANNER: clamd | none (none is warned about at start-up) */
 	const char *clamd_socket;     /* ATRIUM_CLAMD_SOCKET: clamd's unix socket */

@@ -82,6 +82,13 @@ err_t h_public_tus_patch(struct req *r);
 err_t h_public_tus_delete(struct req *r);
 err_t h_media_list(struct req *r);
 err_t h_media_get(struct req *r);
+/* single-request uploads and signed upload URLs: fcgi/uploads_single.c */
+extern const struct jv_field upload_url_body[];
+err_t h_media_upload(struct req *r);
+err_t h_media_upload_url(struct req *r);
+err_t h_media_signed_put(struct req *r);
+err_t h_media_signed_options(struct req *r);
+err_t h_media_signed_check(struct req *r);
 /* media processing: fcgi/media_processing.c */
 err_t h_media_reprocess(struct req *r);
 /* the bytes of media: fcgi/media_files.c */

@@ -52,6 +52,10 @@ err_t secrets_open(db_t *db, arena_t *a, const struct secret_owner *owner, const
 err_t secrets_destroy(db_t *db, arena_t *a, const struct secret_owner *owner, const char *ref,
 		      const char *actor, struct problem *p) MUSTCHECK;
 
+/* A 32-byte key for one purpose ("upload-url", ...), derived from the newest master key. 0, or -1
+ * when no master key is loaded. */
+int secrets_derive_key(const char *purpose, unsigned char out[32]) MUSTCHECK;
+
 /* The newest master key version loaded (0 when none). */
 int secrets_newest_key(void);
 

@@ -192,4 +192,37 @@ err_t uploads_expire(db_t *db, arena_t *a, const struct config *c, int batch, in
 err_t uploads_terminate(db_t *db, arena_t *a, const struct config *c, const char *tenant,
 			const char *id, struct problem *p) MUSTCHECK;
 
+/* --- single-request uploads and signed upload URLs (services/uploads_single.c) ------------ */
+
+/* A small file in one request: body_file (nginx's spool, len bytes, at most max: else 413) becomes
+ * an upload created and completed at once — the same name and type checks as tus, the
+ * 'uploaded' asset and its media.process job in the caller's transaction. *asset_id on success. */
+err_t uploads_single_store(db_t *db, arena_t *a, const struct config *c, const char *tenant,
+			   const char *created_by, const struct tus_meta *m, const char *body_file,
+			   int64_t len, int64_t max, const char **asset_id, struct problem *p) MUSTCHECK;
+
+/* POST /v1/media/upload-url: a single-use upload URL row (name, type, field, max bytes, ttl_s)
+ * and its signed URL "/v1/media/signed-uploads/<tenant>/<id>?max=&expires=&sig=" (hex HMAC-SHA256,
+ * key derived from the master key, over PUT, that path, the max size and the expiry) into *out:
+ * {id, method, url, max_size, expires_at}. 422 for a name the checks refuse. */
+err_t uploads_url_create(db_t *db, arena_t *a, const char *tenant,
+			 const char *key_id, const struct tus_meta *m, int64_t max, int ttl_s,
+			 json_object **out, struct problem *p) MUSTCHECK;
+
+/* 0 when sig signs a PUT of the URL of tenant/id with max_s and exp_s and it has not expired by
+ * now (*max then holds the size); -1 for anything else (malformed, tampered, expired). No DB. */
+int uploads_url_verify(const char *tenant, const char *id, const char *max_s, const char *exp_s,
+		       const char *sig, time_t now, int64_t *max) MUSTCHECK;
+
+/* Sets the transaction's tenant and locks the URL's row: its metadata into m, creator, max size.
+ * 410 when it has been used (a concurrent PUT waits for the first and then gets 410), 403 when
+ * unknown or expired. */
+err_t uploads_url_claim(db_t *db, arena_t *a, const char *tenant, const char *id,
+			struct tus_meta *m, const char **created_by, int64_t *max,
+			struct problem *p) MUSTCHECK;
+
+/* Marks the claimed URL used by asset_id (same transaction as the asset). */
+err_t uploads_url_spend(db_t *db, arena_t *a, const char *tenant, const char *id,
+			const char *asset_id) MUSTCHECK;
+
 #endif

@@ -93,6 +93,8 @@ static const struct setting settings[] = {
 	INT("ATRIUM_SESSION_MAX_MB", session_max_mb, 1024, 0, 102400),
 	INT("ATRIUM_SESSION_UPLOADS_PER_MIN", session_uploads_per_min, 60, 1, 100000),
 	INT("ATRIUM_DOWNLOAD_MAX_S", download_max_s, 86400, 10, 604800),
+	INT("ATRIUM_UPLOAD_SINGLE_MB", upload_single_mb, 20, 1, 1024),
+	INT("ATRIUM_UPLOAD_URL_MAX_S", upload_url_max_s, 3600, 10, 604800),
 	/* media processing */
 	STR("ATRIUM_MEDIA_SCANNER", media_scanner, "clamd"),
 	STR("ATRIUM_CLAMD_SOCKET", clamd_socket, "/run/atrium/clamd.sock"),

@@ -4,8 +4,13 @@
 #
 #   scripts/stack.sh start  run|test            start what is down (idempotent), migrate, ensure a tenant
 #   scripts/stack.sh stop   run|test [SERVICE]  stop everything in reverse order, or only the named
-#                                               services (pg redis clamd fcgi workers nginx)
+#                                               services (pg redis clamd s3 fcgi workers nginx)
 #   scripts/stack.sh status run|test            one line per service; exit 3 when something is down
+#
+# Storage: ATRIUM_STORAGE=s3 at start runs s3rver (npm, loopback) behind tests/interop/s3_verify.js
+# (which checks every SigV4 signature; s3rver does not) with bucket "atrium", and points the
+# stack's ATRIUM_STORAGE_BACKEND at it; without it (local) the s3 service is stopped. A change of
+# backend restarts atrium-fcgi and the workers so that they read it.
 #
 # Profile run:  state in /tmp/atrium-run (kept between runs), .run in the checkout links to it,
 #               nginx on 8080/8443, PostgreSQL socket port 54320.
@@ -18,7 +23,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PGBIN=/usr/lib/postgresql/15/bin
-SERVICES=(pg redis clamd fcgi workers nginx)   # start order; stop goes in reverse
+SERVICES=(pg redis clamd s3 fcgi workers nginx)   # start order; stop goes in reverse
 
 die() { printf 'stack: %s\n' "$*" >&2; exit 1; }
 say() { printf 'stack: %s\n' "$*"; }
@@ -50,6 +55,10 @@ profile() {
 	*) usage ;;
 	esac
 	PROFILE=$1
+	STORAGE=${ATRIUM_STORAGE:-local}
+	case "$STORAGE" in local | s3) ;; *) die "ATRIUM_STORAGE must be local or s3, not $STORAGE" ;; esac
+	S3_PORT=$((HTTP_PORT + 52))       # the SigV4-checking front (the fakes use HTTP_PORT + 50)
+	S3RVER_PORT=$((HTTP_PORT + 53))   # s3rver itself, reached only through the front
 }
 
 # --- processes ---------------------------------------------------------------------------------
@@ -170,6 +179,15 @@ write_env() {
 		echo "ATRIUM_MEDIA_WORK_DIR=$DIR/media-work"
 		# -- storage and uploads --
 		echo "ATRIUM_STORAGE_DIR=$DIR/storage"
+		echo "ATRIUM_STORAGE_BACKEND=$STORAGE"
+		if [ "$STORAGE" = s3 ]; then
+			echo "ATRIUM_S3_ENDPOINT=http://127.0.0.1:$S3_PORT"
+			echo "ATRIUM_S3_REGION=us-east-1"
+			echo "ATRIUM_S3_BUCKET=atrium"
+			echo "ATRIUM_S3_ACCESS_KEY=S3RVER"
+			echo "ATRIUM_S3_SECRET_KEY=$(cat "$DIR/s3/secret")"
+			echo "ATRIUM_S3_PATH_STYLE=1"
+		fi
 		echo "ATRIUM_UPLOAD_DIR=$DIR/incoming"
 		if [ "$PROFILE" = test ]; then
 			echo "ATRIUM_JOB_LEASE_MS=3000"
@@ -219,6 +237,9 @@ write_env() {
 		echo "ATRIUM_NGINX_ERROR_LOG=$DIR/nginx/logs/error.log"
 		echo "ATRIUM_CLAMD_SOCKET=$DIR/clamd/run/clamd.sock"
 		echo "ATRIUM_CLAMD_PIDFILE=$DIR/clamd/run/clamd.pid"
+		echo "ATRIUM_STORAGE_BACKEND=$STORAGE"
+		echo "ATRIUM_S3_DATA=$DIR/s3/data"
+		echo "ATRIUM_S3_URL=http://127.0.0.1:$S3_PORT"
 	} >"$DIR/stack.env.tmp"
 	mv "$DIR/stack.env.tmp" "$DIR/stack.env"
 }
@@ -381,6 +402,63 @@ stop_clamd() {
 	rm -f "$DIR/clamd/run/clamd.sock"
 }
 
+# --- s3rver behind the SigV4 check (ATRIUM_STORAGE=s3) ----------------------------------------
+
+# The secret the front checks signatures with: random per state directory, never in argv.
+s3_secret() {
+	install -d -m 0755 -o root -g root "$DIR/s3"
+	[ -s "$DIR/s3/secret" ] || (umask 077 && openssl rand -hex 20 >"$DIR/s3/secret")
+}
+
+# The front answers 403 to an unsigned request once both processes listen.
+s3_answers() {
+	[ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$S3_PORT/" || true)" = 403 ]
+}
+s3_up() { alive "$(pid_of "$DIR/run/s3rver.pid")" && alive "$(pid_of "$DIR/run/s3-verify.pid")"; }
+
+# Starts node script $2... as nobody, detached, logging to log/$1.log, pid in run/$1.pid.
+spawn_node() {
+	local name=$1
+	shift
+	(
+		cd "$ROOT"
+		exec setsid setpriv --reuid=nobody --regid=nogroup --clear-groups /usr/bin/node "$@" \
+			</dev/null >>"$DIR/log/$name.log" 2>&1
+	) &
+	echo $! >"$DIR/run/$name.pid"
+}
+
+start_s3() {
+	[ "$STORAGE" = s3 ] || { stop_s3; return 0; }
+	s3_up && return 0
+	[ -x /usr/bin/node ] && [ -f "$ROOT/node_modules/s3rver/bin/s3rver.js" ] &&
+		[ -f "$ROOT/node_modules/aws4/aws4.js" ] ||
+		die "ATRIUM_STORAGE=s3 needs /usr/bin/node and node_modules/s3rver, aws4 (npm ci)"
+	install -d -m 0700 -o nobody -g nogroup "$DIR/s3/data"
+	spawn_node s3rver node_modules/s3rver/bin/s3rver.js -d "$DIR/s3/data" -a 127.0.0.1 \
+		-p "$S3RVER_PORT" -s --configure-bucket atrium
+	S3_VERIFY_SECRET=$(cat "$DIR/s3/secret") spawn_node s3-verify tests/interop/s3_verify.js \
+		"$S3_PORT" "$S3RVER_PORT" S3RVER
+	wait_for 150 s3_answers || { tail_log "$DIR/log/s3rver.log"; tail_log "$DIR/log/s3-verify.log"; die "s3rver did not come up"; }
+	say "started s3rver behind its SigV4 check on http://127.0.0.1:$S3_PORT (bucket atrium)"
+}
+
+stop_s3() {
+	stop_pidfile "$DIR/run/s3-verify.pid" s3-verify
+	stop_pidfile "$DIR/run/s3rver.pid" s3rver
+}
+
+# A backend change since the last start: the running atrium processes read their environment
+# once, so they restart.
+storage_changed() {
+	local was
+	was=$(cat "$DIR/storage-backend" 2>/dev/null || echo local)
+	[ "$was" = "$STORAGE" ] && return 0
+	say "storage backend $was -> $STORAGE: restarting atrium-fcgi and the workers"
+	stop_workers
+	stop_fcgi
+}
+
 # --- atrium-fcgi and workers ------------------------------------------------------------------
 
 # Starts binary $1 as a detached session, logging to log/$2.log, pid in run/$2.pid.
@@ -538,12 +616,16 @@ cmd_start() {
 	prepare_dirs
 	ensure_key
 	ensure_cert
+	s3_secret
 	write_env
+	storage_changed
+	echo "$STORAGE" >"$DIR/storage-backend"
 	start_pg
 	pg_roles
 	migrate
 	start_redis
 	start_clamd
+	start_s3
 	start_fcgi
 	start_workers
 	start_nginx
@@ -582,6 +664,9 @@ cmd_status() {
 	report postgresql pg_up
 	report redis redis_up
 	report clamd clamd_up
+	if [ "$(cat "$DIR/storage-backend" 2>/dev/null || echo local)" = s3 ]; then
+		report "s3rver+sigv4-check" s3_up
+	fi
 	report atrium-fcgi fcgi_up
 	for bin in $(worker_bins); do
 		name=${bin##*/}

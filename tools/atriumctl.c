@@ -18,6 +18,7 @@ static const struct command commands[] = {
 	{ "jobs",    ctl_jobs,    "jobs list|show|retry ...     inspect and retry durable jobs (see `atriumctl jobs help`)" },
 	{ "keys",    ctl_keys,    "keys status|rotate|retire N   master key versions; rotate adds one and rewraps data keys" },
 	{ "webhooks", ctl_webhooks, "webhooks dead|retry ...      list dead webhook deliveries, retry one" },
+	{ "storage", ctl_storage, "storage put|stat|presign|delete TENANT ASSET VARIANT ...  the configured StorageAdapter" },
 };
 
 static int usage(FILE *f)

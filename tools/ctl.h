@@ -11,5 +11,6 @@ int ctl_tenant(const struct config *cfg, int argc, char **argv);
 int ctl_jobs(const struct config *cfg, int argc, char **argv);
 int ctl_keys(const struct config *cfg, int argc, char **argv);
 int ctl_webhooks(const struct config *cfg, int argc, char **argv);
+int ctl_storage(const struct config *cfg, int argc, char **argv);
 
 #endif

@@ -2,12 +2,15 @@
 // in s3rver 3.7). Each request's signature (Authorization header or presigned query) is computed
 // again with aws4 — an implementation independent of ours — from the known secret; a mismatch,
 // an unknown key or an expired presigned URL gets 403, the rest is proxied to s3rver unchanged.
-// usage: node s3_verify.js LISTEN_PORT S3RVER_PORT ACCESS_KEY SECRET_KEY
+// usage: node s3_verify.js LISTEN_PORT S3RVER_PORT ACCESS_KEY [SECRET_KEY]
+// (without SECRET_KEY it is read from $S3_VERIFY_SECRET, so that a service keeps it out of ps)
 'use strict';
 const http = require('http');
 const aws4 = require('aws4');
 
-const [listenPort, upstreamPort, accessKey, secretKey] = process.argv.slice(2);
+const [listenPort, upstreamPort, accessKey, argSecret] = process.argv.slice(2);
+const secretKey = argSecret || process.env.S3_VERIFY_SECRET;
+if (!secretKey) { console.error('s3_verify: no secret key'); process.exit(2); }
 const creds = { accessKeyId: accessKey, secretAccessKey: secretKey };
 const AUTH = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/s3\/aws4_request, SignedHeaders=([a-z0-9;-]+), Signature=([0-9a-f]{64})$/;
 

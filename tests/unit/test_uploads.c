@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "secrets.h"
 #include "uploads.h"
 
 static char dir[64];
@@ -323,6 +324,53 @@ static void test_url_signature(void **state)
 	assert_int_equal(upload_url_verify(key, "GET", path, "original", 1000, "short", 999), -1);
 }
 
+/* Signed upload URLs (services/uploads_single.c): the key is derived from the master key; the
+ * signature binds PUT, the path (tenant and URL id), the max size and the expiry. */
+static void test_upload_url(void **state)
+{
+	const char *t = "0190a5b2-0000-7000-8000-0000000000a1", *id = "0190a5b2-0000-7000-8000-0000000000b2";
+	char kd[160], kf[200], err[200], sig[65], path[128];
+	unsigned char k[UPLOAD_KEY_LEN], k2[UPLOAD_KEY_LEN];
+	int64_t max = 0;
+	FILE *f;
+
+	(void)state;
+	assert_int_equal(uploads_url_verify(t, id, "100", "2000", "00", 1000, &max), -1);  /* no key */
+	snprintf(kd, sizeof(kd), "%s/keys", dir);
+	mkdir(kd, 0700);
+	snprintf(kf, sizeof(kf), "%s/1.key", kd);
+	f = fopen(kf, "w");
+	assert_non_null(f);
+	fputs("00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff", f);
+	fclose(f);
+	assert_int_equal(secrets_load_keys(kd, err, sizeof(err)), 0);
+	assert_int_equal(secrets_derive_key("upload-url", k), 0);
+	assert_int_equal(secrets_derive_key("download-url", k2), 0);
+	assert_memory_not_equal(k, k2, UPLOAD_KEY_LEN);      /* one key per purpose */
+	snprintf(path, sizeof(path), "/v1/media/signed-uploads/%s/%s", t, id);
+	upload_url_sign(k, "PUT", path, "max=100", 2000, sig);
+	assert_int_equal(uploads_url_verify(t, id, "100", "2000", sig, 1000, &max), 0);
+	assert_int_equal(max, 100);
+	assert_int_equal(uploads_url_verify(t, id, "100", "2000", sig, 2001, &max), -1);   /* expired */
+	assert_int_equal(uploads_url_verify(t, id, "101", "2000", sig, 1000, &max), -1);   /* size */
+	assert_int_equal(uploads_url_verify(t, id, "100", "2001", sig, 1000, &max), -1);   /* expiry */
+	assert_int_equal(uploads_url_verify(id, t, "100", "2000", sig, 1000, &max), -1);   /* ids */
+	assert_int_equal(uploads_url_verify(t, id, "0100", "2000", sig, 1000, &max), -1);  /* strict */
+	assert_int_equal(uploads_url_verify(t, id, "0", "2000", sig, 1000, &max), -1);
+	assert_int_equal(uploads_url_verify(t, "x", "100", "2000", sig, 1000, &max), -1);
+	assert_int_equal(uploads_url_verify(t, id, "100", "2000", NULL, 1000, &max), -1);
+	for (int i = 0; i < 64; i++) {                        /* every single-character tamper */
+		char bad[65];
+
+		memcpy(bad, sig, sizeof(bad));
+		bad[i] = bad[i] == 'a' ? 'b' : 'a';
+		assert_int_equal(uploads_url_verify(t, id, "100", "2000", bad, 1000, &max), -1);
+	}
+	/* a download-style signature (GET) over the same path does not pass as an upload URL */
+	upload_url_sign(k, "GET", path, "max=100", 2000, sig);
+	assert_int_equal(uploads_url_verify(t, id, "100", "2000", sig, 1000, &max), -1);
+}
+
 /* atrium-media's first step: parts named by offset become one file, each byte copied once */
 static void test_job_input(void **state)
 {
@@ -396,6 +444,7 @@ int main(void)
 		cmocka_unit_test(test_tus_checksum),
 		cmocka_unit_test(test_token),
 		cmocka_unit_test(test_url_signature),
+		cmocka_unit_test(test_upload_url),
 		cmocka_unit_test(test_job_input),
 	};
 
