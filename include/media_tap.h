@@ -8,10 +8,11 @@
 struct media_tap;
 
 /* The shrink factor for a tap that a size-down thumbnail to a px x px box can be made from: the
- * largest of 8, 4, 2, 1 that keeps the shrunk image at least as large as that thumbnail. Pure. */
+ * largest (up to 16) that keeps the shrunk image at least as large as that thumbnail, 1 when the
+ * image fits the box. Pure. */
 int media_tap_factor(int width, int height, int px);
 
-/* A tap on in (uchar, any bands) shrinking by f: *out passes in's pixels through unchanged, and
+/* A tap on in (uchar, any bands) shrinking by f (1-16): *out passes in's pixels through unchanged, and
  * every full-width strip a sink computes of it is averaged in f x f blocks into the tap. NULL
  * (vips error set) when it cannot be built. Free with media_tap_free once *out is gone. */
 struct media_tap *media_tap_new(VipsImage *in, int f, VipsImage **out);

@@ -219,16 +219,50 @@ static int save_previews(VipsImage *pv, const char *out_dir, VipsObject *scope,
 	return 0;
 }
 
-/* The previews from the tap's shrunk copy of the original (oriented, sRGB). */
+/* im fitted into a px x px box the way the full-size w x h image would be (never enlarged): a
+ * box shrink by the whole part of the factor (cheap), then lanczos3 for the rest (which costs by
+ * the size of its output, so it should only be the last small step). */
+static int fit_box(VipsImage *im, int w, int h, int px, VipsObject *scope, VipsImage **out)
+{
+	VipsImage **t = (VipsImage **)vips_object_local_array(scope, 2);
+	double s = VIPS_MIN(1.0, VIPS_MIN((double)px / w, (double)px / h));
+	int tw = VIPS_MAX(1, (int)VIPS_RINT(w * s)), th = VIPS_MAX(1, (int)VIPS_RINT(h * s));
+	int k = VIPS_MIN(im->Xsize / tw, im->Ysize / th);
+
+	if (k >= 2 ? vips_shrink(im, &t[0], k, k, NULL) != 0 : vips_copy(im, &t[0], NULL) != 0)
+		return -1;
+	if (t[0]->Xsize == tw && t[0]->Ysize == th) {
+		*out = t[0];
+		return 0;
+	}
+	if (vips_resize(t[0], &t[1], (double)tw / t[0]->Xsize, "vscale", (double)th / t[0]->Ysize,
+			NULL) != 0)
+		return -1;
+	*out = t[1];
+	return 0;
+}
+
+/* The previews from the tap's shrunk copy of the original (oriented, sRGB), both straight from
+ * it: the preview is a small resize, the thumb a box shrink and a tiny one. */
 static int previews_from_tap(VipsImage *small, const char *out_dir, VipsObject *scope,
 			     struct media_result *out)
 {
-	VipsImage **t = (VipsImage **)vips_object_local_array(scope, 1);
+	VipsImage **t = (VipsImage **)vips_object_local_array(scope, 4);
+	VipsImage *pv, *th;
 
-	if (vips_thumbnail_image(small, &t[0], PREVIEW_PX, "height", PREVIEW_PX, "size",
-				 VIPS_SIZE_DOWN, NULL) != 0)
+	if (flatten_white(small, &t[0]) != 0 || vips_cast_uchar(t[0], &t[1], NULL) != 0 ||
+	    fit_box(t[1], out->width, out->height, PREVIEW_PX, scope, &pv) != 0 ||
+	    (t[2] = vips_image_copy_memory(pv)) == NULL ||
+	    save_jpeg_or_png(t[2], out_dir, "preview", false, "", &out->variants[out->nvariants]) != 0)
 		return -1;
-	return save_previews(t[0], out_dir, scope, out);
+	out->nvariants++;
+	if (fit_box(t[1], out->width, out->height, THUMB_PX, scope, &th) != 0 ||
+	    (t[3] = vips_image_copy_memory(th)) == NULL ||
+	    save_jpeg_or_png(t[3], out_dir, "thumb", false, "", &out->variants[out->nvariants]) != 0)
+		return -1;
+	out->nvariants++;
+	mean_colour(t[3], out->color);
+	return 0;
 }
 
 /* The previews decoded again from the file, with shrink-on-load where the format has it (the
