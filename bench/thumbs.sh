@@ -8,8 +8,9 @@
 #   same work      the pipeline's thumb variant alone (media_run --thumb-only: same child, limits,
 #                  blocked operations, fail_on, orientation, sRGB, stripping) against
 #                  vipsthumbnail making the same 256 px file.
-# The batch is measured THUMBS_RUNS times, taking turns, and each ratio is printed per run and
-# as its spread. THUMBS_BASELINE=path/to/another/media_run adds that build's full pipeline to each
+# The batch is measured THUMBS_RUNS times, taking turns, and each ratio is printed as its spread
+# and per run, by the wall clock (files/s) and by CPU time (files per CPU-second, which other
+# people's work on a shared machine disturbs much less). THUMBS_BASELINE=path/to/another/media_run adds that build's full pipeline to each
 # run (before/after in one sitting). Needs build/tests/media_run (make units).
 #   THUMBS_JPEGS (16), THUMBS_HEICS (8), THUMBS_PAR (2), THUMBS_RUNS (3), THUMBS_BASELINE
 set -euo pipefail
@@ -43,21 +44,23 @@ for i in $(seq 1 "$NJ"); do cp "$W/src.jpg" "$W/jpeg/$i.jpg"; done
 for i in $(seq 1 "$NH"); do cp "$W/src.heic" "$W/heic/$i.heic"; done
 
 now() { date +%s.%N; }
-rate() { awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%.2f", n / (b - a) }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 
 # PAR lanes, each one long-lived process given its share of the files (as a worker process takes
-# job after job; vipsthumbnail also takes many files); prints files/s over the whole batch. The
-# output directory is emptied first, so every run writes the same files.
+# job after job; vipsthumbnail also takes many files). Prints files/s over the whole batch by the
+# wall clock, and files per CPU-second (user + system of the lanes and their children, from
+# /usr/bin/time: less disturbed by other work on the machine). The output directory is emptied
+# first, so every run writes the same files.
 lanes() {
-	local dir=$1 t0 t1 n i pids=()
+	local dir=$1 t0 t1 n i cpu pids=()
 	shift
 	rm -rf "$W/out"
 	mkdir -p "$W/out"
 	n=$(ls "$dir" | wc -l)
 	t0=$(now)
 	for ((i = 0; i < PAR; i++)); do
-		"$@" $(ls "$dir"/* | awk -v p="$PAR" -v i="$i" 'NR % p == i') >"$W/out/lane$i.json" 2>/dev/null &
+		/usr/bin/time -f "%U %S" -o "$W/out/time$i" \
+			"$@" $(ls "$dir"/* | awk -v p="$PAR" -v i="$i" 'NR % p == i') >"$W/out/lane$i.json" 2>/dev/null &
 		pids+=($!)
 	done
 	wait "${pids[@]}"
@@ -68,69 +71,89 @@ lanes() {
 		echo "thumbs: $* did not make every file ready" >&2
 		exit 1
 	fi
-	rate "$n" "$t0" "$t1"
+	cpu=$(cat "$W"/out/time* | awk '{ s += $1 + $2 } END { print s }')
+	awk -v n="$n" -v a="$t0" -v b="$t1" -v c="$cpu" 'BEGIN { printf "%.2f %.2f", n / (b - a), (c > 0 ? n / c : 0) }'
 }
 
-# sharp's files/s, or SKIPPED when the npm module is not installed (make deps)
+# sharp on the JPEGs as lanes() measures (PAR resizes in flight in one node process), or
+# SKIPPED when the npm module is not installed (make deps)
 sharp() {
+	local t0 t1 cpu
 	rm -rf "$W/out"
 	mkdir -p "$W/out"
 	node -e 'require("sharp")' 2>/dev/null || { echo SKIPPED; return; }
-	node -e '
+	t0=$(now)
+	/usr/bin/time -f "%U %S" -o "$W/out/time" node -e '
 const sharp = require("sharp"); const fs = require("fs"); const dir = process.argv[1], par = +process.argv[2];
-const out = process.argv[3]; const files = fs.readdirSync(dir).map(f => dir + "/" + f); let i = 0; const t0 = process.hrtime.bigint();
+const out = process.argv[3]; const files = fs.readdirSync(dir).map(f => dir + "/" + f); let i = 0;
 async function lane() { while (i < files.length) { const f = files[i++];
   await sharp(f).resize(256, 256, { fit: "inside" }).jpeg().toFile(out + "/" + i + ".jpg"); } }
-Promise.all(Array.from({ length: par }, lane)).then(() => {
-  const s = Number(process.hrtime.bigint() - t0) / 1e9; console.log((files.length / s).toFixed(2)); });
-' "$W/jpeg" "$PAR" "$W/out" 2>/dev/null || echo 0
+Promise.all(Array.from({ length: par }, lane));
+' "$W/jpeg" "$PAR" "$W/out" 2>/dev/null || { echo FAILED; return; }
+	t1=$(now)
+	cpu=$(awk '{ print $1 + $2 }' "$W/out/time")
+	awk -v n="$NJ" -v a="$t0" -v b="$t1" -v c="$cpu" 'BEGIN { printf "%.2f %.2f", n / (b - a), (c > 0 ? n / c : 0) }'
 }
 
 echo "thumbs: $NJ x 12 MP JPEG, $NH x 3 MP HEIC, $PAR in parallel, $(nproc) cores, $RUNS runs" >&2
 declare -A all
 keep() { all[$1]="${all[$1]:-} $2"; }
+# name, vipsthumbnail's "wall cpu" and this one's: one line part, and both ratios kept
+compare() {
+	local name=$1 vt=($2) it=($3)
+	keep "wall_$name" "$(ratio "${it[0]}" "${vt[0]}")"
+	keep "cpu_$name" "$(ratio "${it[1]}" "${vt[1]}")"
+}
 for ((r = 1; r <= RUNS; r++)); do
 	for k in jpeg heic; do
 		d=$W/$k
 		vt=$(lanes "$d" vipsthumbnail -s 256 -o "$W/out/%s-vt.jpg")
 		full=$(lanes "$d" "$RUN" "$W/out")
 		same=$(lanes "$d" "$RUN" --thumb-only "$W/out")
-		line="run $r $k: vipsthumbnail $vt/s  pipeline $full/s  thumb-only $same/s"
-		keep "full_$k" "$(ratio "$full" "$vt")"
-		keep "same_$k" "$(ratio "$same" "$vt")"
+		compare "full_$k" "$vt" "$full"
+		compare "same_$k" "$vt" "$same"
+		line="vipsthumbnail ${vt% *}/s  pipeline ${full% *}/s  thumb-only ${same% *}/s"
 		if [ -n "$BASELINE" ]; then
 			base=$(lanes "$d" "$BASELINE" "$W/out")
-			line="$line  baseline $base/s"
-			keep "base_$k" "$(ratio "$base" "$vt")"
+			compare "base_$k" "$vt" "$base"
+			line="$line  baseline ${base% *}/s"
 		fi
 		if [ "$k" = jpeg ]; then
 			sh=$(sharp)
-			line="$line  sharp $sh/s"
-			[ "$sh" = SKIPPED ] || keep sharp "$(ratio "$sh" "$vt")"
+			case $sh in
+			SKIPPED | FAILED) line="$line  sharp $sh" ;;
+			*) compare sharp "$vt" "$sh"; line="$line  sharp ${sh% *}/s" ;;
+			esac
 		fi
-		echo "  $line"
+		echo "  run $r $k (files/s, wall clock): $line"
 	done
 done
 
-spread() { echo "${all[$1]}" | tr ' ' '\n' | sort -n | awk 'NF { v[++n] = $1 }
-	END { if (n == 1) print v[1]; else printf "%s-%s  (runs:", v[1], v[n]; if (n > 1) { for (i = 1; i <= n; i++) printf " %s", v[i]; print ")" } }'; }
-cat <<OUT
-
-ratios to vipsthumbnail (files/s over vipsthumbnail's files/s in the same run; aim 0.9):
-  full pipeline (original + preview 1280 + thumb 256)  JPEG $(spread full_jpeg)
-                                                       HEIC $(spread full_heic)
-  same work (the thumb variant alone)                  JPEG $(spread same_jpeg)
-                                                       HEIC $(spread same_heic)
-OUT
-if [ -n "$BASELINE" ]; then
+spread() { echo "${all[$1]:-}" | tr ' ' '\n' | sort -n | awk 'NF { v[++n] = $1 }
+	END { if (n == 0) { print "-"; exit } if (n == 1) { print v[1]; exit } printf "%s-%s  (runs:", v[1], v[n]; for (i = 1; i <= n; i++) printf " %s", v[i]; print ")" }'; }
+table() {
+	local m=$1
 	cat <<OUT
-  baseline full pipeline ($BASELINE)
-                                                       JPEG $(spread base_jpeg)
-                                                       HEIC $(spread base_heic)
+  full pipeline (original + preview 1280 + thumb 256)  JPEG $(spread "${m}_full_jpeg")
+                                                       HEIC $(spread "${m}_full_heic")
+  same work (the thumb variant alone)                  JPEG $(spread "${m}_same_jpeg")
+                                                       HEIC $(spread "${m}_same_heic")
 OUT
-fi
-if [ -n "${all[sharp]:-}" ]; then
-	echo "  sharp (resize 256 only, JPEG)                       $(spread sharp)"
-else
-	echo "  sharp: SKIPPED, the npm module is not installed (make deps)"
-fi
+	if [ -n "$BASELINE" ]; then
+		cat <<OUT
+  baseline full pipeline ($BASELINE)
+                                                       JPEG $(spread "${m}_base_jpeg")
+                                                       HEIC $(spread "${m}_base_heic")
+OUT
+	fi
+	if [ -n "${all[${m}_sharp]:-}" ]; then
+		echo "  sharp (resize 256 only)                              JPEG $(spread "${m}_sharp")"
+	else
+		echo "  sharp: SKIPPED (the npm module is not installed: make deps) or FAILED, see the runs"
+	fi
+}
+echo
+echo "ratios to vipsthumbnail in the same run (aim 0.9), by the wall clock (files/s):"
+table wall
+echo "by CPU time (files per CPU-second; less disturbed by other work on the machine):"
+table cpu

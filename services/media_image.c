@@ -11,7 +11,7 @@
 
 #define THUMB_PX 256
 #define PREVIEW_PX 1280
-#define JPEG_Q 85                 /* display copies: no visible loss from the upload's own Q */
+#define JPEG_Q 85                 /* every JPEG and WebP variant */
 
 static const struct {
 	const char *mime;
