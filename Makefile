@@ -57,6 +57,7 @@ $(BUILD)/obj/tests/media/%.o: CFLAGS += $(shell pkg-config --cflags $(MEDIA_PKGS
 $(BUILD)/atrium-media $(BUILD)/tests/test_media_% $(BUILD)/tests/media_run $(BUILD)/tests/media_worker: LDLIBS += $(shell pkg-config --libs $(MEDIA_PKGS))
 units: $(BUILD)/tests/media_run $(BUILD)/tests/media_worker
 $(BUILD)/tests/media_run $(BUILD)/tests/media_worker: $(BUILD)/tests/media_%: $(BUILD)/obj/tests/media/media_%.o $(LIB)
+	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -23,6 +23,7 @@ struct media_opts {
 	int cpu_s;                    /* RLIMIT_CPU of the decoding child */
 	long long mem_bytes;          /* RLIMIT_AS of the decoding child */
 	int timeout_s;                /* wall clock: the child is killed after it */
+	bool thumb_only;              /* images: the thumb variant alone (bench/thumbs.sh) */
 };
 
 /* One file the pipeline wrote into the caller's output directory. */
@@ -101,6 +102,10 @@ const char *media_kind_of(const char *mime);
 /* Images with libvips, only inside the child: one loader allowed, limits, variants. */
 void media_image(const struct media_opts *o, const char *path, const char *out_dir,
 		 struct media_result *out);
+/* Starts libvips (no cache, untrusted operations and all loaders blocked) in the process that
+ * forks the children, so that each child inherits it ready. Reads no file and starts no thread.
+ * 0, or -1 when libvips cannot start (each child then tries again and fails its asset). */
+int media_image_preload(void);
 /* Audio and video with libavformat, only inside the child: allowlist, no nested opens, limits,
  * the poster frame of a video as its thumb. */
 void media_av(const struct media_opts *o, const char *path, const char *out_dir,

@@ -280,6 +280,7 @@ err_t media_pipeline_run(const struct media_opts *o, const char *path, const cha
 	*out = (struct media_result){ .page_count = -1 };
 	if (scan(o, path, out) != 0)
 		return ERR_OK;
+	(void)media_image_preload();
 	if (pipe2(fds, O_CLOEXEC) != 0)
 		return ERR_INTERNAL;
 	pid = fork();

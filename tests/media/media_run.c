@@ -1,5 +1,6 @@
 /* media_run: runs the media pipeline on files (no scan unless ATRIUM_CLAMD_SOCKET is set), one JSON
- * line per file; for the memory test and bench/thumbs.sh. Usage: media_run OUT_DIR FILE... */
+ * line per file; for the memory test and bench/thumbs.sh. Usage: media_run [--thumb-only] OUT_DIR
+ * FILE... (--thumb-only: images get the thumb variant alone, bench/thumbs.sh's like-for-like run) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,11 +34,16 @@ int main(int argc, char **argv)
 	struct media_opts o;
 	const char *sock = getenv("ATRIUM_CLAMD_SOCKET"), *mem = getenv("MEDIA_MEM_MB");
 
+	media_opts_defaults(&o);
+	if (argc > 1 && strcmp(argv[1], "--thumb-only") == 0) {
+		o.thumb_only = true;
+		argv++;
+		argc--;
+	}
 	if (argc < 3) {
-		fprintf(stderr, "usage: media_run OUT_DIR FILE...\n");
+		fprintf(stderr, "usage: media_run [--thumb-only] OUT_DIR FILE...\n");
 		return 2;
 	}
-	media_opts_defaults(&o);
 	o.scanner = sock ? "clamd" : "none";
 	if (sock)
 		o.clamd_socket = sock;
