@@ -1,5 +1,4 @@
 /* media_job: runs the pipeline for one asset inside its job, records media_results, emits the event */
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -7,6 +6,7 @@
 #include <unistd.h>
 
 #include "crypto.h"
+#include "files.h"
 #include "events.h"
 #include "json.h"
 #include "log.h"
@@ -175,21 +175,6 @@ static err_t finish(db_t *db, arena_t *a, const struct job *job, const char *ass
 	return rc;
 }
 
-/* Removes the child's output directory (files only: the child writes no subdirectories). */
-static void remove_work_dir(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-
-	if (d == NULL)
-		return;
-	while ((e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.')
-			unlinkat(dirfd(d), e->d_name, 0);
-	closedir(d);
-	rmdir(dir);
-}
-
 err_t media_job_run_asset(struct worker *w, const struct job *job, arena_t *a, const char *asset_id,
 			  const char *path, struct job_result *res)
 {
@@ -212,7 +197,7 @@ err_t media_job_run_asset(struct worker *w, const struct job *job, arena_t *a, c
 		 LF_STR("detail", r.detail), LF_INT("peak_rss_kb", r.peak_rss_kb),
 		 LF_INT("attempt", job->attempt));
 	if (r.outcome != MEDIA_READY)
-		remove_work_dir(dir);            /* a failed child may have left partial variants */
+		files_remove_dir(dir);            /* a failed child may have left partial variants */
 	if (r.outcome == MEDIA_FAILED && job->attempt < job->max_attempts) {
 		res->error = arena_strdup(a, r.detail);
 		return ERR_RETRY;
@@ -221,7 +206,7 @@ err_t media_job_run_asset(struct worker *w, const struct job *job, arena_t *a, c
 		r.outcome = MEDIA_REJECTED;      /* retries spent: reason stays processing_failed */
 	rc = finish(db, a, job, asset_id, path, &r);
 	if (rc == ERR_OK && mj.hooks.store != NULL)
-		remove_work_dir(dir);            /* the variants are in storage now */
+		files_remove_dir(dir);            /* the variants are in storage now */
 	if (rc != ERR_OK)
 		res->error = "recording the media result failed";
 	return rc == ERR_OK ? ERR_OK : ERR_RETRY;

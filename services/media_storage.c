@@ -1,12 +1,12 @@
 /* media_storage: media_job hooks over the StorageAdapter — variants into storage, rejected bytes out;
  * and atrium-media's job over tus uploads (input from the incoming area, state processing first) */
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "crypto.h"
+#include "files.h"
 #include "json.h"
 #include "log.h"
 #include "media_files.h"
@@ -78,21 +78,6 @@ static struct {
 	char dir[MEDIA_PATH_MAX * 2];
 } up;
 
-/* Removes the files of an upload directory (parts, the assembled data) and the directory. */
-static void remove_upload_dir(const char *dir)
-{
-	DIR *d = dir[0] == '/' ? opendir(dir) : NULL;
-	struct dirent *e;
-
-	if (d == NULL)
-		return;
-	while ((e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.')
-			unlinkat(dirfd(d), e->d_name, 0);
-	closedir(d);
-	rmdir(dir);
-}
-
 /* The input: the upload's bytes (uploads_job_input), or — when they are gone because the asset
  * was processed before (reprocess, or a retry after a ready run stored them) — a copy of the
  * stored original in the work directory. */
@@ -127,7 +112,7 @@ static err_t up_discard(void *ctx, db_t *db, arena_t *a, const char *tenant_id, 
 	err_t e = discard(up.st, db, a, tenant_id, asset_id, path);
 
 	(void)ctx;
-	remove_upload_dir(up.dir);
+	files_remove_dir(up.dir);
 	return e;
 }
 
@@ -180,7 +165,7 @@ static err_t up_set_state(void *ctx, db_t *db, arena_t *a, const char *tenant_id
 		return e;
 	if (ready) {
 		unlink(up.input);               /* moved into storage, or re-encoded: ENOENT is fine */
-		remove_upload_dir(up.dir);
+		files_remove_dir(up.dir);
 	}
 	return ERR_OK;
 }
@@ -246,7 +231,7 @@ err_t media_upload_process(struct worker *w, const struct job *job, json_object 
 		return ERR_RETRY;
 	}
 	if (gone) {                      /* deleted (or rejected) before its turn: drop the bytes */
-		remove_upload_dir(dir != NULL ? dir : "");
+		files_remove_dir(dir != NULL ? dir : "");
 		log_info("media.skipped", LF_STR("asset_id", asset_id), LF_STR("detail", "asset gone or rejected"));
 		return ERR_OK;
 	}

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "crypto.h"
+#include "files.h"
 #include "log.h"
 #include "storage_backend.h"
 
@@ -56,19 +57,13 @@ static int fsync_dir_of(const char *path)
 {
 	char dir[LOCAL_PATH_MAX];
 	char *slash;
-	int fd, rc;
 
 	snprintf(dir, sizeof(dir), "%s", path);
 	slash = strrchr(dir, '/');
 	if (!slash)
 		return 0;
 	*slash = '\0';
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	rc = fsync(fd);
-	close(fd);
-	return rc;
+	return files_fsync_path(dir, O_RDONLY | O_DIRECTORY);
 }
 
 /* Copies src into a new file at tmp (sendfile: no user-space copy), fsynced. 0 or an errno. */

@@ -1,6 +1,5 @@
 /* uploads: tus 1.0 upload state — creation, offsets, parts renamed into the incoming area, and on
  * completion the acceptance check plus the media asset and its job in the same transaction */
-#include <dirent.h>
 #include <json-c/json.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -12,6 +11,7 @@
 #include <unistd.h>
 
 #include "crypto.h"
+#include "files.h"
 #include "log.h"
 #include "queue.h"
 #include "upload_sessions.h"
@@ -68,17 +68,6 @@ static int share_part(const char *body_file, const char *dir)
 	return chmod(body_file, 0640);
 }
 
-static int fsync_path(const char *path, int flags)
-{
-	int fd = open(path, flags | O_CLOEXEC), rc;
-
-	if (fd < 0)
-		return -1;
-	rc = fsync(fd);
-	close(fd);
-	return rc;
-}
-
 /* Makes a spooled part durable, then drops its (now clean) pages from the page cache. Without
  * the drop, every part of a large upload stays cached: measured here, nginx's spooling of the
  * next chunks fell from ~3.5 GB/s to ~0.3 GB/s as the cache filled with parts (the writer then
@@ -100,20 +89,10 @@ static int make_durable(const char *path)
 /* Removes an upload's parts (files we named) and its directory. */
 static void remove_parts(const struct config *c, const char *tenant, const char *id)
 {
-	char dir[PATH_CAP], p[PATH_CAP + 300];
-	DIR *d;
-	struct dirent *e;
+	char dir[PATH_CAP];
 
-	if (upload_dir(c, tenant, id, dir) < 0 || (d = opendir(dir)) == NULL)
-		return;
-	while ((e = readdir(d)) != NULL) {
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-		unlink(p);
-	}
-	closedir(d);
-	rmdir(dir);
+	if (upload_dir(c, tenant, id, dir) == 0)
+		files_remove_dir(dir);
 }
 
 static void fill(struct tus_upload *u, const PGresult *res)
@@ -215,7 +194,7 @@ static err_t take_part(const struct config *c, arena_t *a, const char *tenant, c
 		log_error("uploads_part_rename_failed", LF_STR("error", strerror(errno)));
 		return errno == ENOSPC ? ERR_INSUFFICIENT_STORAGE : ERR_INTERNAL;
 	}
-	if (fsync_path(dir, O_RDONLY | O_DIRECTORY) < 0)
+	if (files_fsync_path(dir, O_RDONLY | O_DIRECTORY) < 0)
 		return ERR_INTERNAL;
 	return ERR_OK;
 }
