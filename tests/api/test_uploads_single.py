@@ -42,7 +42,7 @@ def url_row(tenant, url_id):
         return cur.fetchone()
 
 
-def test_single_upload_becomes_an_asset_with_its_job(tenant, other):
+def test_single_upload_becomes_an_asset_with_its_job(tenant, other, media_paused):
     name = "phöto ünïcode.png"
     r = upload(tenant.owner, PNG, name=name, extra={"Atrium-Field": "avatar"})
     assert r.status_code == 201, r.text

@@ -99,7 +99,7 @@ def test_upload_in_chunks_becomes_an_asset(tenant, media_paused):
     assert stored_bytes(payload) == body
 
 
-def test_creation_with_upload(tenant):
+def test_creation_with_upload(tenant, media_paused):     # the asset stays "uploaded" meanwhile
     r = create(tenant.owner, len(PNG), data=PNG)
     assert r.status_code == 201, r.text
     assert r.headers["Upload-Offset"] == str(len(PNG))
