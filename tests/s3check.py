@@ -1,7 +1,7 @@
-"""The s3 stack's end-to-end check, shared by tests/api/test_storage_s3.py (when the running stack
-is on s3) and tests/reliability/test_storage_s3.py (which restarts the stack on s3): an upload
-through nginx, its bytes stored under the asset's key in s3rver (behind s3_verify.js, which checks
-every SigV4 signature), a presigned GET that works, and a tampered or expired one that is refused.
+"""The s3 stack's end-to-end checks, shared by tests/api/test_storage_s3.py (when the running stack
+is on s3) and tests/reliability/test_storage_s3.py (which restarts the stack on s3): bytes stored
+under their derived key in s3rver (behind s3_verify.js, which checks every SigV4 signature), a
+presigned GET that works, and a tampered or expired one that is refused.
 
 run_s3_check runs the storage step through the StorageAdapter with `atriumctl storage put`;
 run_s3_media_check goes through atrium-media (workers/media.c) itself: tus upload, variants stored in
@@ -10,8 +10,10 @@ import base64
 import json
 import os
 import subprocess
+import tempfile
 import time
 import urllib.parse
+import uuid
 
 import psycopg2
 import requests
@@ -44,26 +46,20 @@ def new_tenant(stack_dir):
     return json.loads(p.stdout)
 
 
-def job_path(senv, tenant_id, asset_id):
-    with psycopg2.connect(host=senv["PGHOST"], port=senv["PGPORT"], dbname="atrium", user="atrium_app") as c:
-        cur = c.cursor()
-        cur.execute("SELECT set_config('app.tenant_id', %s, true)", (tenant_id,))
-        cur.execute("SELECT payload FROM jobs WHERE idempotency_key = %s", (asset_id,))
-        return cur.fetchone()[0]["path"]
-
-
 def run_s3_check(stack_dir):
+    """The StorageAdapter's s3 backend driven by `atriumctl storage` (as an operator checks a
+    deployment). Its object is a file of its own under a fresh asset id: an asset uploaded
+    through nginx is atrium-media's, which stores or deletes its keys meanwhile (that path is
+    run_s3_media_check's)."""
     senv, aenv = stack_files(stack_dir)
     assert aenv["ATRIUM_STORAGE_BACKEND"] == "s3", aenv.get("ATRIUM_STORAGE_BACKEND")
     t = new_tenant(stack_dir)
     body = PNG + os.urandom(4096)
-    r = requests.post(senv["ATRIUM_BASE_URL"] + "/v1/media", data=body, timeout=30,
-                      headers={"Authorization": "Bearer " + t["api_key"], "Atrium-Filename": "s3.png"})
-    assert r.status_code == 201, r.text
-    asset = r.json()["id"]
-    # the storage step of atrium-media, through the configured adapter (the s3 backend)
-    p = ctl(stack_dir, "storage", "put", t["tenant_id"], asset, "original", job_path(senv, t["tenant_id"], asset),
-            "image/png")
+    asset = str(uuid.uuid4())
+    with tempfile.NamedTemporaryFile(suffix=".png") as src:
+        src.write(body)
+        src.flush()
+        p = ctl(stack_dir, "storage", "put", t["tenant_id"], asset, "original", src.name, "image/png")
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)
     assert out["backend"] == "s3" and out["size"] == len(body), out
@@ -104,6 +100,7 @@ def run_s3_check(stack_dir):
 # --- through atrium-media: tus upload -> variants in s3rver -> download -> delete -> reprocess ---
 
 TUS = {"Tus-Resumable": "1.0.0"}
+EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 FIX = os.path.join(os.path.dirname(__file__), "fixtures", "media")
 
 
@@ -182,6 +179,7 @@ def presigned(senv, base, key, asset, variant):
     assert u.json()["url"].startswith(base + f"/v1/media/{asset}/content?"), u.json()
     r = requests.get(u.json()["url"], timeout=30, allow_redirects=False)
     assert r.status_code == 302, (r.status_code, r.text)
+    assert r.headers["Cache-Control"] == "no-store"          # nobody keeps the 60 s grant
     loc = r.headers["Location"]
     assert loc.startswith(senv["ATRIUM_S3_URL"] + "/atrium/t/"), loc
     return loc
@@ -211,7 +209,8 @@ def tamper(url):
 def run_s3_media_check(stack_dir):
     """A JPEG and a PDF uploaded with tus by a creator; atrium-media stores their variants in
     s3rver; signed download URLs redirect to presigned s3rver URLs whose bytes and headers are the
-    stored ones; a tampered presigned URL is refused; DELETE empties the bucket of the asset
+    stored ones; a tampered presigned URL is refused; an infected PDF is rejected with nothing left
+    in the bucket; DELETE empties the bucket of the asset
     (media.delete); reprocess of the ready PDF fetches its stored original from s3rver."""
     senv, aenv = stack_files(stack_dir)
     assert aenv["ATRIUM_STORAGE_BACKEND"] == "s3", aenv.get("ATRIUM_STORAGE_BACKEND")
@@ -246,6 +245,15 @@ def run_s3_media_check(stack_dir):
     while any(s3_object(senv, prefix + f"{a_jpg}/{n}") for n in variants) and time.time() < end:
         time.sleep(0.1)
     assert [n for n in variants if s3_object(senv, prefix + f"{a_jpg}/{n}") is not None] == []
+    # a rejected asset (clamd finds EICAR in a PDF) leaves nothing in the bucket
+    a_bad = tus_upload(base, key, "invoice.pdf", pdf + b"\n%" + EICAR + b"\n", chunks=1)
+    end = time.time() + 90
+    while api(base, key, "GET", f"/v1/media/{a_bad}").json()["state"] not in ("ready", "rejected") \
+            and time.time() < end:
+        time.sleep(0.05)
+    bad = api(base, key, "GET", f"/v1/media/{a_bad}").json()
+    assert (bad["state"], bad["reason"]) == ("rejected", "infected"), bad
+    assert not os.path.isdir(os.path.join(senv["ATRIUM_S3_DATA"], "atrium", prefix + a_bad))
     # reprocess: the incoming bytes are gone, the stored original comes back from s3rver
     assert api(base, key, "POST", f"/v1/media/{a_pdf}/reprocess").status_code == 202
     end = time.time() + 90
