@@ -6,6 +6,7 @@ their timestamps, as the expired-upload janitor's test does (tests/api/test_medi
 import os
 import time
 
+import psycopg2
 import pytest
 
 from conftest import ROOT, Client, Tenant, pg
@@ -146,3 +147,15 @@ def test_live_or_in_grace_upload_urls_stay(urls):
     r = put(u["live"]["url"], PNG)
     assert r.status_code == 410, r.text
     assert t.owner.get(f"/v1/media/{u['live']['asset']}").json()["state"] == "ready"
+
+
+def test_finders_are_the_workers_only():
+    """The finders read across tenants (SECURITY DEFINER): atrium_app may not call them, and what
+    atrium_worker gets is ids only."""
+    for fn in ("atrium_expired_upload_sessions", "atrium_expired_upload_urls"):
+        with pg() as c, c.cursor() as cur:
+            with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+                cur.execute(f"SELECT * FROM {fn}(10, 0)")
+        with pg("atrium_worker") as c, c.cursor() as cur:
+            cur.execute(f"SELECT * FROM {fn}(10, 0)")
+            assert [d.name for d in cur.description] == ["tenant_id", "id"]
