@@ -188,6 +188,14 @@ void uploads_discard_parts(const struct config *c, const char *tenant, const cha
  * Opens and ends its own transactions; *removed counts what this call removed. */
 err_t uploads_expire(db_t *db, arena_t *a, const struct config *c, int batch, int *removed) MUSTCHECK;
 
+/* The janitors of the small rows (services/uploads_janitor.c, sql/010_upload_janitors): up to
+ * batch upload sessions more than grace_s past their expiry that no upload or asset refers to
+ * (so no quota or session charge changes), and up to batch signed upload URLs, spent or not,
+ * more than grace_s past their expiry. Each row goes in its tenant's transaction; *removed
+ * counts what this call removed. */
+err_t uploads_expire_sessions(db_t *db, arena_t *a, int batch, int grace_s, int *removed) MUSTCHECK;
+err_t uploads_expire_urls(db_t *db, arena_t *a, int batch, int grace_s, int *removed) MUSTCHECK;
+
 /* tus termination of an unfinished upload: its row and parts go. */
 err_t uploads_terminate(db_t *db, arena_t *a, const struct config *c, const char *tenant,
 			const char *id, struct problem *p) MUSTCHECK;

@@ -9,6 +9,7 @@
 #include "crypto.h"
 #include "log.h"
 #include "secrets.h"
+#include "upload_sessions.h"
 #include "uploads.h"
 
 #define URL_PREFIX "/v1/media/signed-uploads/"
@@ -26,7 +27,10 @@ err_t uploads_single_store(db_t *db, arena_t *a, const struct config *c, const c
 			       len, max);
 	if (len == 0 || body_file == NULL || body_file[0] != '/')
 		return err_set(p, a, ERR_BAD_REQUEST, "the request body (the file) is empty");
-	if ((e = uploads_create(db, a, c, tenant, created_by, len, m, &u, p)) != ERR_OK ||
+	/* the free-space floor and the tenant's quota, as for a tus creation: without it a single
+	 * upload's charge (the uploads trigger) went to a quota row nothing had created or checked */
+	if ((e = upload_limits_admit(db, a, c, tenant, len, p)) != ERR_OK ||
+	    (e = uploads_create(db, a, c, tenant, created_by, len, m, &u, p)) != ERR_OK ||
 	    (e = uploads_append(db, a, c, tenant, u.id, 0, body_file, len, NULL, &u, p)) != ERR_OK)
 		return e;
 	if (u.asset_id == NULL)

@@ -1,6 +1,6 @@
 /* atrium-media: the media queue — each uploaded asset through scan, decoding and variants into
  * the StorageAdapter (services/media_*.c), uploaded → processing → ready | rejected; and the
- * janitor of expired unfinished uploads */
+ * janitors of expired unfinished uploads, upload sessions and signed upload URLs */
 #include <stdio.h>
 
 #include "log.h"
@@ -10,6 +10,9 @@
 #include "uploads.h"
 
 #define EXPIRE_BATCH 200
+/* Session tokens and upload URL signatures are checked against the application hosts' clocks:
+ * their rows go only this long after they expire, when no request can still be passing. */
+#define ROW_GRACE_S 600
 #define STORE_MS 5000      /* assembling the parts and moving the variants into storage */
 
 /* The lease must outlast one asset, so that a live job is never claimed twice: clamd's budget,
@@ -42,13 +45,18 @@ static int media_before_drop(const struct config *cfg, char *err, size_t errlen)
 
 
 /* The janitor of tus expiration, in this worker's sweeper: it owns the incoming area's other
- * cleanup (assembled inputs) already, and the sweeper runs whether or not Redis is up. */
+ * cleanup (assembled inputs) already, and the sweeper runs whether or not Redis is up. Expired
+ * uploads go first: a session becomes removable once its last upload is gone. */
 static void media_tick(struct worker *w, arena_t *a)
 {
 	int removed;
 
 	if (uploads_expire(worker_db(w), a, worker_config(w), EXPIRE_BATCH, &removed) != ERR_OK)
 		log_warn("uploads.expire_failed");
+	if (uploads_expire_sessions(worker_db(w), a, EXPIRE_BATCH, ROW_GRACE_S, &removed) != ERR_OK)
+		log_warn("upload_sessions.expire_failed");
+	if (uploads_expire_urls(worker_db(w), a, EXPIRE_BATCH, ROW_GRACE_S, &removed) != ERR_OK)
+		log_warn("upload_urls.expire_failed");
 }
 
 static const struct worker_kind kinds[] = {

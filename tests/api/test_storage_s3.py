@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from s3check import ctl, run_s3_check, stack_files  # noqa: E402
+from s3check import ctl, run_s3_check, run_s3_media_check, stack_files  # noqa: E402
 from stackenv import stack_env  # noqa: E402
 
 SDIR = stack_env()["STACK_DIR"]
@@ -21,6 +21,13 @@ def test_uploads_land_in_s3rver():
         pytest.skip("SKIPPED: the stack runs the local backend (start it with ATRIUM_STORAGE=s3); "
                     "the reliability suite covers s3")
     run_s3_check(SDIR)
+
+
+def test_media_through_atrium_media_on_s3():
+    if stack_files(SDIR)[1].get("ATRIUM_STORAGE_BACKEND") != "s3":
+        pytest.skip("SKIPPED: the stack runs the local backend (start it with ATRIUM_STORAGE=s3); "
+                    "the reliability suite covers s3")
+    run_s3_media_check(SDIR)
 
 
 def test_atriumctl_storage_on_the_local_backend(tmp_path):

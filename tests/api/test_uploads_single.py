@@ -10,7 +10,7 @@ import urllib.parse
 
 import requests
 
-from conftest import BASE, assert_problem, pg
+from conftest import BASE, Tenant, assert_problem, pg
 
 PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
@@ -212,3 +212,49 @@ def test_signed_url_cors_preflight(tenant):
     r = requests.options(BASE + tamper(u["url"], "sig", "0" * 64), headers=h, timeout=30)
     assert r.status_code == 403
     assert url_row(tenant, u["id"]) == (False, None)
+
+
+def test_nginx_refusals_on_upload_locations_carry_cors(tenant):
+    """nginx's own refusals of a signed URL (auth_request's 403 for a tampered or expired URL, the
+    body cap's 413) and of a public tus request without a token (401) reach a cross-origin
+    browser as the problem, not as a CORS error: they carry Access-Control-Allow-Origin like the
+    handlers' answers. The same problem pages elsewhere carry none."""
+    u = new_url(tenant.owner)
+    h = {"Origin": "https://forms.example"}
+    for bad in (tamper(u["url"], "sig", "0" * 64), tamper(u["url"], "expires", "1")):
+        r = requests.put(BASE + bad, data=PNG, headers=h, timeout=30)
+        assert_problem(r, 403)
+        assert r.headers["Access-Control-Allow-Origin"] == "*"
+        assert r.headers["X-Content-Type-Options"] == "nosniff"     # the shared headers stay
+    r = requests.put(BASE + u["url"], data=b"\0" * ((SINGLE_MB << 20) + 1), headers=h, timeout=60)
+    assert_problem(r, 413)
+    assert r.headers["Access-Control-Allow-Origin"] == "*"
+    assert url_row(tenant, u["id"]) == (False, None)
+    r = requests.post(BASE + "/v1/public/uploads", timeout=30, headers=dict(h, **{
+        "Tus-Resumable": "1.0.0", "Upload-Length": "10"}))
+    assert_problem(r, 401)
+    assert r.headers["Access-Control-Allow-Origin"] == "*"
+    # nginx's 413 on another location: no CORS header
+    r = requests.post(BASE + "/v1/flows", data=b"{" * (2 << 20), headers=dict(h, **{
+        "Authorization": "Bearer " + tenant.owner.key, "Content-Type": "application/json"}), timeout=30)
+    assert_problem(r, 413)
+    assert "Access-Control-Allow-Origin" not in r.headers
+
+
+def test_single_uploads_count_against_the_quota(media_paused):
+    """POST /v1/media and a signed PUT are judged against the tenant's quota like a tus creation
+    (413 when the file does not fit in what is left, the URL left unspent) and charge it
+    (atrium-media is paused: the 1x1 PNG would be rejected and its charge given back)."""
+    t = Tenant()
+    r = upload(t.owner, PNG)
+    assert r.status_code == 201, r.text
+    with pg("postgres") as c, c.cursor() as cur:
+        cur.execute("SELECT used_bytes FROM storage_quotas WHERE tenant_id = %s", (t.id,))
+        assert cur.fetchone()[0] == len(PNG)              # the row exists and holds the charge
+        cur.execute("UPDATE storage_quotas SET quota_bytes = %s WHERE tenant_id = %s",
+                    (len(PNG) + 10, t.id))
+    p = assert_problem(upload(t.owner, PNG), 413)
+    assert "quota" in p["detail"], p
+    u = new_url(t.owner)
+    assert "quota" in assert_problem(put(u["url"], PNG), 413)["detail"]
+    assert url_row(t, u["id"]) == (False, None)

@@ -1,7 +1,7 @@
 """The free-space floor end to end: atrium-fcgi restarted with ATRIUM_UPLOAD_MIN_FREE_MB far above
 what the disk has (through $STACK_DIR/atrium.env.override, which scripts/stack.sh reads after
 atrium.env) answers 507 problem+json to tus creation and to PATCH, on the public and the creators'
-paths; restarted without it, the same upload goes on. (The statvfs judgement itself is unit-tested
+paths, and to a single-request upload (POST /v1/media); restarted without it, the same upload goes on. (The statvfs judgement itself is unit-tested
 in tests/unit/test_upload_limits.c.) Runs after test_stack.py, whose restarts it shares."""
 import base64
 import os
@@ -85,6 +85,9 @@ def test_below_the_floor_creation_and_patch_are_507():
         assert_507(create(pub, "/v1/public/uploads"))
         assert_507(create(owner(), "/v1/uploads"))
         assert_507(patch(pub, before.headers["Location"]))
+        # single-request uploads are judged like a tus creation (uploads_single_store)
+        assert_507(requests.post(BASE + "/v1/media", data=b"%PDF-1.4\n" + b"0" * 11, timeout=30,
+                                 headers=dict(owner(), **{"Atrium-Filename": "a.pdf"})))
     finally:
         os.unlink(OVERRIDE)
         restart_fcgi()
