@@ -307,3 +307,33 @@ long long db_int(const PGresult *r, int row, int col)
 	n = strtoll(v, &end, 10);
 	return *end == '\0' ? n : 0;
 }
+
+const char *db_array(arena_t *a, const char *const *v, size_t n)
+{
+	size_t len = 3;
+	char *s, *w;
+
+	for (size_t i = 0; i < n; i++)
+		len += v[i] != NULL ? 2 * strlen(v[i]) + 3 : 5;
+	w = s = arena_alloc(a, len);
+	*w++ = '{';
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			*w++ = ',';
+		if (v[i] == NULL) {
+			memcpy(w, "NULL", 4);
+			w += 4;
+			continue;
+		}
+		*w++ = '"';
+		for (const char *c = v[i]; *c != '\0'; c++) {
+			if (*c == '"' || *c == '\\')
+				*w++ = '\\';
+			*w++ = *c;
+		}
+		*w++ = '"';
+	}
+	*w++ = '}';
+	*w = '\0';
+	return s;
+}
