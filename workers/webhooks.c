@@ -183,22 +183,33 @@ static void complete_batch(struct wh *w, struct slot **ok, size_t n)
 		release(w, ok[i], db_ok);
 }
 
+/* Moves the slots of sl[0]'s tenant into group and the others to the front of sl; returns the
+ * group's size, *rest the others'. (sl[0] is overwritten as the others move: its tenant is
+ * read first.) */
+static size_t split_tenant(struct slot **sl, size_t n, struct slot **group, size_t *rest)
+{
+	const char *tenant = sl[0]->job.tenant_id;
+	size_t g = 0;
+
+	*rest = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(sl[i]->job.tenant_id, tenant) == 0)
+			group[g++] = sl[i];
+		else
+			sl[(*rest)++] = sl[i];
+	}
+	return g;
+}
+
 /* Groups the successes by tenant and completes each group in one transaction. */
 static void complete_all(struct wh *w, struct slot **ok, size_t n)
 {
 	static struct slot *group[MAX_SLOTS];
 
 	while (n > 0) {
-		size_t g = 0, rest = 0;
+		size_t g = split_tenant(ok, n, group, &n);
 
-		for (size_t i = 0; i < n; i++) {
-			if (strcmp(ok[i]->job.tenant_id, ok[0]->job.tenant_id) == 0)
-				group[g++] = ok[i];
-			else
-				ok[rest++] = ok[i];
-		}
 		complete_batch(w, group, g);
-		n = rest;
 	}
 }
 
@@ -326,16 +337,9 @@ static void prepare_all(struct wh *w, struct slot **sl, size_t n)
 	struct slot **group = arena_alloc(w->loop, sizeof(*group) * (n + 1));
 
 	while (n > 0) {
-		size_t g = 0, rest = 0;
+		size_t g = split_tenant(sl, n, group, &n);
 
-		for (size_t i = 0; i < n; i++) {
-			if (strcmp(sl[i]->job.tenant_id, sl[0]->job.tenant_id) == 0)
-				group[g++] = sl[i];
-			else
-				sl[rest++] = sl[i];
-		}
 		prepare_group(w, group, g);
-		n = rest;
 	}
 }
 
