@@ -43,7 +43,8 @@ psql_q() { runuser -u postgres -- psql -qtA -h "$STACK_DIR/pg/sock" -p "$ATRIUM_
 worker_pid() { cat "$STACK_DIR/run/atrium-webhooks.pid"; }
 
 if [ "${BENCH_PROFILE:-0}" = 1 ]; then
-	echo "shared_preload_libraries = 'pg_stat_statements'" >>"$STACK_DIR/pg/data/postgresql.conf"
+	printf "shared_preload_libraries = 'pg_stat_statements'\npg_stat_statements.track_planning = on\n" \
+		>>"$STACK_DIR/pg/data/postgresql.conf"
 	scripts/stack.sh stop test >/dev/null 2>&1
 	scripts/stack.sh start test >>"$STACK_DIR/stack.out" 2>&1 || { cat "$STACK_DIR/stack.out"; exit 1; }
 	psql_q "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null
@@ -104,13 +105,15 @@ dups=$(psql_q "SELECT count(*) - count(DISTINCT delivery_id) FROM webhook_attemp
 echo "  attempts not answered 204: $bad; attempts beyond one per delivery: $dups"
 if [ "${BENCH_PROFILE:-0}" = 1 ]; then
 	echo "  database time of the last round, per delivery (pg_stat_statements, worker role):"
-	psql_q "SELECT to_char(s.calls::numeric / $N, '990.999') || ' calls  ' ||
-			to_char(s.total_exec_time * 1000 / $N, '99990') || ' us  ' ||
+	psql_q "SELECT to_char(s.calls::numeric / $N, '990.999') || ' calls ' ||
+			to_char(s.total_exec_time * 1000 / $N, '99990') || ' us exec ' ||
+			to_char(s.total_plan_time * 1000 / $N, '99990') || ' us plan  ' ||
 			left(regexp_replace(s.query, '\\s+', ' ', 'g'), 90)
 		FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid
-		WHERE r.rolname = 'atrium_worker' ORDER BY s.total_exec_time DESC LIMIT 12" | sed 's/^/    /'
+		WHERE r.rolname = 'atrium_worker' ORDER BY s.total_exec_time + s.total_plan_time DESC LIMIT 12" | sed 's/^/    /'
 	psql_q "SELECT 'total: ' || to_char(sum(s.calls)::numeric / $N, '990.99') || ' statements, ' ||
-			to_char(sum(s.total_exec_time) * 1000 / $N, '99990') || ' us per delivery'
+			to_char(sum(s.total_exec_time) * 1000 / $N, '99990') || ' us executing, ' ||
+			to_char(sum(s.total_plan_time) * 1000 / $N, '99990') || ' us planning per delivery'
 		FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid
 		WHERE r.rolname = 'atrium_worker'" | sed 's/^/    /'
 fi

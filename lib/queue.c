@@ -343,16 +343,20 @@ err_t queue_claim_many(db_t *db, arena_t *a, const char *queue, const struct job
 	}
 	if (m == 0)
 		return ERR_OK;
-	/* SKIP LOCKED: a row locked by another transaction is being claimed, swept or finished
-	 * there; skipping it (rather than waiting) keeps two batch claims from deadlocking. */
+	/* One primary-key lookup per ref, whatever the backlog and the statistics: the locking
+	 * subquery cannot be flattened, so the planner cannot turn it into a scan of every due job
+	 * of the queue (which a plain join on the arrays did). SKIP LOCKED: a row locked by
+	 * another transaction is being claimed, swept or finished there; skipping it (rather than
+	 * waiting) keeps two batch claims from deadlocking. */
 	e = db_q(db, a, &r,
 		 "WITH cand AS ("
-		 "  SELECT j.tenant_id, j.id FROM jobs j"
-		 "  JOIN unnest($1::uuid[], $2::uuid[]) AS r(tenant_id, id)"
-		 "   ON j.tenant_id = r.tenant_id AND j.id = r.id"
-		 "  WHERE j.queue = $3 AND ((j.state = 'pending' AND j.run_at <= now())"
-		 "   OR (j.state = 'running' AND j.lease_until < now() AND j.attempts < j.max_attempts))"
-		 "  FOR NO KEY UPDATE OF j SKIP LOCKED),"
+		 "  SELECT j.tenant_id, j.id FROM unnest($1::uuid[], $2::uuid[]) AS r(tenant_id, id)"
+		 "  CROSS JOIN LATERAL ("
+		 "   SELECT tenant_id, id FROM jobs"
+		 "   WHERE tenant_id = r.tenant_id AND id = r.id AND queue = $3"
+		 "    AND ((state = 'pending' AND run_at <= now())"
+		 "     OR (state = 'running' AND lease_until < now() AND attempts < max_attempts))"
+		 "   FOR NO KEY UPDATE SKIP LOCKED) j),"
 		 " c AS ("
 		 "  UPDATE jobs j SET state = 'running', attempts = j.attempts + 1, locked_by = $4,"
 		 "   lease_until = now() + make_interval(secs => $5::int / 1000.0), updated_at = now()"
