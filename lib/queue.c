@@ -348,7 +348,7 @@ err_t queue_claim_many(db_t *db, arena_t *a, const char *queue, const struct job
 	 * of the queue (which a plain join on the arrays did). SKIP LOCKED: a row locked by
 	 * another transaction is being claimed, swept or finished there; skipping it (rather than
 	 * waiting) keeps two batch claims from deadlocking. */
-	e = db_q(db, a, &r,
+	e = db_qp(db, a, &r, "queue_claim_many",
 		 "WITH cand AS ("
 		 "  SELECT j.tenant_id, j.id FROM unnest($1::uuid[], $2::uuid[]) AS r(tenant_id, id)"
 		 "  CROSS JOIN LATERAL ("
@@ -397,7 +397,7 @@ err_t queue_complete_many(db_t *db, arena_t *a, const struct job *const *jobs, s
 		ids[i] = jobs[i]->id;
 		ns[i] = arena_printf(a, "%d", jobs[i]->attempt);
 	}
-	e = db_q(db, a, &r,
+	e = db_qp(db, a, &r, "queue_complete_many",
 		 "WITH r AS (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int[]) AS r(tenant_id, id, n)),"
 		 " j AS ("
 		 "  UPDATE jobs j SET state = 'succeeded', finished_at = now(), lease_until = NULL,"

@@ -192,7 +192,7 @@ static err_t custom_headers(struct batch *b, struct webhook_prep *it, json_objec
 static err_t load_batch(struct batch *b, const char **endpoints, const char **events, size_t n,
 			PGresult **r)
 {
-	return db_q(b->db, b->a, r,
+	return db_qp(b->db, b->a, r, "webhooks_load_batch",
 		    "SELECT w.url, w.active, w.secret_ref, "
 		    "  CASE WHEN w.old_expires_at > now() THEN w.old_secret_ref END, w.headers, "
 		    "  json_build_object('type', e.type, 'timestamp', "
@@ -345,7 +345,7 @@ err_t webhooks_record_succeeded(db_t *db, arena_t *a, const struct job *const *j
 		col[7][i] = rs->len > 0 ? excerpt(a, rs->body, rs->len) : NULL;
 		col[8][i] = sends[i]->redacted != NULL ? json_str(sends[i]->redacted) : "{}";
 	}
-	return db_q(db, a, &r,
+	return db_qp(db, a, &r, "webhooks_record_succeeded",
 		    "INSERT INTO webhook_attempts (tenant_id, id, delivery_id, n, trigger, duration_ms, "
 		    "status_code, response_excerpt, request_payload) "
 		    "SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int[], $5::text[], "
