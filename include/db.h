@@ -50,6 +50,21 @@ err_t db_exec(db_t *db, arena_t *a, PGresult **out, const char *sql,
 		(const char *const[]){ __VA_ARGS__ })
 #define db_q0(db, a, out, sql) db_exec((db), (a), (out), (sql), 0, NULL)
 
+/* db_exec for the hot statements of a batch loop: prepared once per session under name (one
+ * name per statement text; kept by pointer, so a string literal), executed by name afterwards, so the server
+ * parses and plans it once. db_qp(db, a, &res, "name", "select ... $1", p1). */
+err_t db_exec_prepared(db_t *db, arena_t *a, PGresult **out, const char *name, const char *sql,
+		       int nparams, const char *const *params) MUSTCHECK;
+#define db_qp(db, a, out, name, sql, ...) \
+	db_exec_prepared((db), (a), (out), (name), (sql), \
+			 (int)(sizeof((const char *const[]){ __VA_ARGS__ }) / sizeof(const char *)), \
+			 (const char *const[]){ __VA_ARGS__ })
+
+/* The text form of an array parameter ($1::uuid[], $2::text[], $3::jsonb[]...) holding v[0..n):
+ * every element double-quoted with '"' and '\\' escaped, NULL elements as SQL NULL, so any text
+ * is safe in it. Lives in the arena. */
+const char *db_array(arena_t *a, const char *const *v, size_t n);
+
 /* True when the last failure was the connection dying before this transaction ran anything:
  * the dispatcher may reset and retry the request once. */
 bool db_lost_before_work(const db_t *db);

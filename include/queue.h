@@ -101,6 +101,19 @@ struct job_ref {
 	char id[UUID_STRLEN];
 };
 
+/* queue_claim for a batch, in one autocommit statement: claims those of refs[0..n) that belong
+ * to queue and are claimable, opening their attempt rows (and closing a lost attempt's). out
+ * (room for n) receives the claimed jobs in no particular order, strings in the arena; the
+ * caller matches them to its refs by id and drops the rest (done, not due, held elsewhere, or
+ * locked by another transaction at that instant: its holder finishes it, or the sweeper
+ * announces it again). Duplicate refs are claimed once. */
+err_t queue_claim_many(db_t *db, arena_t *a, const char *queue, const struct job_ref *refs, size_t n,
+		       const char *who, int lease_ms, struct job *out, size_t *nclaimed) MUSTCHECK;
+
+/* queue_complete for a batch in the caller's transaction: jobs[0..n) succeeded, in one statement. */
+err_t queue_complete_many(db_t *db, arena_t *a, const struct job *const *jobs, size_t n,
+			  const char *who) MUSTCHECK;
+
 /* The sweeper, in autocommit: up to max jobs of queue that are due but not in flight (due
  * pending jobs not announced within the last lease, running jobs whose lease expired), locked
  * with SKIP LOCKED and marked announced so that another worker's sweep skips them. Fills refs,

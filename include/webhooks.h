@@ -81,9 +81,22 @@ struct webhook_send {
 	json_object *redacted;      /* what the attempt row stores */
 	bool skip;                  /* endpoint gone or inactive: succeed without sending */
 };
-/* Loads endpoint and event, opens the secrets, builds and signs the request (headers in a). */
-err_t webhooks_prepare(db_t *db, arena_t *a, const struct job *job, json_object *payload,
-		       struct webhook_send *s, struct problem *p) MUSTCHECK;
+/* One delivery of a batch: the claimed job and its parsed payload in, the signed request (in
+ * the delivery's own arena a) or the reason it cannot be sent out. */
+struct webhook_prep {
+	const struct job *job;
+	json_object *payload;
+	arena_t *a;
+	struct webhook_send *s;     /* out */
+	err_t e;                    /* out: ERR_OK, or why this delivery cannot be sent */
+	struct problem p;           /* out: its detail */
+};
+/* Prepares n deliveries of one tenant in the caller's transaction (db_begin with that tenant):
+ * one query loads every endpoint and event, each secret is opened once for the batch into
+ * batch (whose reset wipes the plaintexts: reset it as soon as the requests are built), and
+ * every request is built and signed into its item's arena. ERR_OK with each item's e set, or
+ * the database's error (then no item is ready). */
+err_t webhooks_prepare_many(db_t *db, arena_t *batch, struct webhook_prep *items, size_t n) MUSTCHECK;
 /* Records the attempt and judges the response: ERR_OK for 2xx; otherwise ERR_RETRY with res
  * filled (410 disables the endpoint and is permanent; 429/502/504 wait at least
  * cfg->webhook_throttle_ms, or Retry-After when longer). */
@@ -91,6 +104,11 @@ struct job_result;
 err_t webhooks_record(db_t *db, arena_t *a, const struct config *cfg, const struct job *job,
 		      const struct webhook_send *s, const struct http_response *rs,
 		      struct job_result *res) MUSTCHECK;
+/* Records the attempt rows of n successful (2xx) deliveries in one statement, in the caller's
+ * transaction (one tenant). */
+err_t webhooks_record_succeeded(db_t *db, arena_t *a, const struct job *const *jobs,
+				const struct webhook_send *const *sends,
+				const struct http_response *const *responses, size_t n) MUSTCHECK;
 /* Janitor: deletes attempts older than retention_days (up to batch). */
 err_t webhooks_purge(db_t *db, arena_t *a, int retention_days, int batch, long long *deleted) MUSTCHECK;
 

@@ -11,8 +11,12 @@ struct hook {
 	void *data;
 };
 
+#define PREPARED_MAX 32
+
 struct db {
 	PGconn *conn;
+	const char *prepared[PREPARED_MAX];   /* names (string literals) prepared on this connection */
+	size_t nprepared;
 	char *conninfo;
 	char *program;
 	bool in_tx;
@@ -86,6 +90,7 @@ static bool reconnect(db_t *db)
 {
 	PQreset(db->conn);
 	forget_tx(db);
+	db->nprepared = 0;       /* a new session knows no prepared statement */
 	if (PQstatus(db->conn) == CONNECTION_OK) {
 		log_info("db.reconnected");
 		return true;
@@ -168,6 +173,48 @@ err_t db_exec(db_t *db, arena_t *a, PGresult **out, const char *sql, int nparams
 
 	if (out != NULL)
 		*out = NULL;
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+		return fail(db, r, sql);
+	db->did_work = true;
+	if (out == NULL || a == NULL) {
+		PQclear(r);
+		return ERR_OK;
+	}
+	arena_cleanup_add(a, clear_result, r);
+	*out = r;
+	return ERR_OK;
+}
+
+/* The statement name is prepared once per session: later calls skip parsing and planning. */
+static err_t ensure_prepared(db_t *db, const char *name, const char *sql, int nparams)
+{
+	PGresult *r;
+
+	for (size_t i = 0; i < db->nprepared; i++)
+		if (strcmp(db->prepared[i], name) == 0)
+			return ERR_OK;
+	r = PQprepare(db->conn, name, sql, nparams, NULL);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK)
+		return fail(db, r, sql);
+	PQclear(r);
+	if (db->nprepared < PREPARED_MAX)
+		db->prepared[db->nprepared++] = name;
+	return ERR_OK;
+}
+
+err_t db_exec_prepared(db_t *db, arena_t *a, PGresult **out, const char *name, const char *sql,
+		       int nparams, const char *const *params)
+{
+	PGresult *r;
+	ExecStatusType st;
+	err_t e;
+
+	if (out != NULL)
+		*out = NULL;
+	if ((e = ensure_prepared(db, name, sql, nparams)) != ERR_OK)
+		return e;
+	r = PQexecPrepared(db->conn, name, nparams, params, NULL, NULL, 0);
+	st = PQresultStatus(r);
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
 		return fail(db, r, sql);
 	db->did_work = true;
@@ -306,4 +353,34 @@ long long db_int(const PGresult *r, int row, int col)
 		return 0;
 	n = strtoll(v, &end, 10);
 	return *end == '\0' ? n : 0;
+}
+
+const char *db_array(arena_t *a, const char *const *v, size_t n)
+{
+	size_t len = 3;
+	char *s, *w;
+
+	for (size_t i = 0; i < n; i++)
+		len += v[i] != NULL ? 2 * strlen(v[i]) + 3 : 5;
+	w = s = arena_alloc(a, len);
+	*w++ = '{';
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			*w++ = ',';
+		if (v[i] == NULL) {
+			memcpy(w, "NULL", 4);
+			w += 4;
+			continue;
+		}
+		*w++ = '"';
+		for (const char *c = v[i]; *c != '\0'; c++) {
+			if (*c == '"' || *c == '\\')
+				*w++ = '\\';
+			*w++ = *c;
+		}
+		*w++ = '"';
+	}
+	*w++ = '}';
+	*w = '\0';
+	return s;
 }

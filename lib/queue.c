@@ -313,6 +313,111 @@ err_t queue_claim(db_t *db, arena_t *a, const char *tenant_id, const char *id, c
 	return ERR_OK;
 }
 
+static void job_from_row(const PGresult *r, int i, struct job *out)
+{
+	out->tenant_id = db_val(r, i, 0);
+	out->id = db_val(r, i, 1);
+	out->queue = db_val(r, i, 2);
+	out->kind = db_val(r, i, 3);
+	out->payload = db_val(r, i, 4);
+	out->attempt = (int)db_int(r, i, 5);
+	out->max_attempts = (int)db_int(r, i, 6);
+	out->manual = strcmp(db_val(r, i, 7), "manual") == 0;
+}
+
+err_t queue_claim_many(db_t *db, arena_t *a, const char *queue, const struct job_ref *refs, size_t n,
+		       const char *who, int lease_ms, struct job *out, size_t *nclaimed)
+{
+	const char **tenants = arena_alloc(a, sizeof(char *) * (n + 1));
+	const char **ids = arena_alloc(a, sizeof(char *) * (n + 1));
+	size_t m = 0;
+	PGresult *r;
+	err_t e;
+
+	*nclaimed = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!crypto_uuid_valid(refs[i].tenant_id) || !crypto_uuid_valid(refs[i].id))
+			continue;   /* a malformed stream entry: nothing to claim */
+		tenants[m] = refs[i].tenant_id;
+		ids[m++] = refs[i].id;
+	}
+	if (m == 0)
+		return ERR_OK;
+	/* One primary-key lookup per ref, whatever the backlog and the statistics: the locking
+	 * subquery cannot be flattened, so the planner cannot turn it into a scan of every due job
+	 * of the queue (which a plain join on the arrays did). SKIP LOCKED: a row locked by
+	 * another transaction is being claimed, swept or finished there; skipping it (rather than
+	 * waiting) keeps two batch claims from deadlocking. */
+	e = db_qp(db, a, &r, "queue_claim_many",
+		 "WITH cand AS ("
+		 "  SELECT j.tenant_id, j.id FROM unnest($1::uuid[], $2::uuid[]) AS r(tenant_id, id)"
+		 "  CROSS JOIN LATERAL ("
+		 "   SELECT tenant_id, id FROM jobs"
+		 "   WHERE tenant_id = r.tenant_id AND id = r.id AND queue = $3"
+		 "    AND ((state = 'pending' AND run_at <= now())"
+		 "     OR (state = 'running' AND lease_until < now() AND attempts < max_attempts))"
+		 "   FOR NO KEY UPDATE SKIP LOCKED) j),"
+		 " c AS ("
+		 "  UPDATE jobs j SET state = 'running', attempts = j.attempts + 1, locked_by = $4,"
+		 "   lease_until = now() + make_interval(secs => $5::int / 1000.0), updated_at = now()"
+		 "  FROM cand WHERE j.tenant_id = cand.tenant_id AND j.id = cand.id"
+		 "  RETURNING j.tenant_id, j.id, j.queue, j.kind, j.payload::text AS payload, j.attempts,"
+		 "   j.max_attempts, j.trigger),"
+		 " lost AS ("
+		 "  UPDATE job_attempts t SET finished_at = now(), outcome = 'lost',"
+		 "   error = 'lease expired (worker died or job outlived its lease)'"
+		 "  FROM c WHERE t.tenant_id = c.tenant_id AND t.job_id = c.id AND t.n < c.attempts"
+		 "   AND t.outcome IS NULL),"
+		 " ins AS ("
+		 "  INSERT INTO job_attempts (tenant_id, job_id, n, trigger, worker)"
+		 "  SELECT tenant_id, id, attempts, trigger, $4 FROM c)"
+		 " SELECT tenant_id, id, queue, kind, payload, attempts, max_attempts, trigger FROM c",
+		 db_array(a, tenants, m), db_array(a, ids, m), queue, who,
+		 arena_printf(a, "%d", lease_ms));
+	if (e != ERR_OK)
+		return e;
+	for (int i = 0; i < PQntuples(r) && (size_t)i < n; i++)
+		job_from_row(r, i, &out[(*nclaimed)++]);
+	return ERR_OK;
+}
+
+err_t queue_complete_many(db_t *db, arena_t *a, const struct job *const *jobs, size_t n, const char *who)
+{
+	const char **tenants = arena_alloc(a, sizeof(char *) * (n + 1));
+	const char **ids = arena_alloc(a, sizeof(char *) * (n + 1));
+	const char **ns = arena_alloc(a, sizeof(char *) * (n + 1));
+	long long done;
+	PGresult *r;
+	err_t e;
+
+	if (n == 0)
+		return ERR_OK;
+	for (size_t i = 0; i < n; i++) {
+		tenants[i] = jobs[i]->tenant_id;
+		ids[i] = jobs[i]->id;
+		ns[i] = arena_printf(a, "%d", jobs[i]->attempt);
+	}
+	e = db_qp(db, a, &r, "queue_complete_many",
+		 "WITH r AS (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int[]) AS r(tenant_id, id, n)),"
+		 " j AS ("
+		 "  UPDATE jobs j SET state = 'succeeded', finished_at = now(), lease_until = NULL,"
+		 "   locked_by = NULL, last_error = NULL, trigger = 'scheduled', updated_at = now()"
+		 "  FROM r WHERE j.tenant_id = r.tenant_id AND j.id = r.id AND j.state = 'running'"
+		 "   AND j.locked_by = $4 RETURNING 1),"
+		 " at AS ("
+		 "  UPDATE job_attempts t SET finished_at = now(), outcome = 'succeeded'"
+		 "  FROM r WHERE t.tenant_id = r.tenant_id AND t.job_id = r.id AND t.n = r.n"
+		 "   AND t.outcome IS NULL)"
+		 " SELECT count(*) FROM j",
+		 db_array(a, tenants, n), db_array(a, ids, n), db_array(a, ns, n), who);
+	if (e != ERR_OK)
+		return e;
+	done = db_int(r, 0, 0);
+	if (done != (long long)n)
+		log_warn("queue.lease_lost", LF_INT("jobs", (long long)n - done));
+	return ERR_OK;
+}
+
 err_t queue_complete(db_t *db, arena_t *a, const struct job *job, const char *who)
 {
 	const char *n = arena_printf(a, "%d", job->attempt);

@@ -93,122 +93,199 @@ json_object *webhooks_redact(arena_t *a, json_object *data, const char *const *s
 	return out;
 }
 
-/* ---- preparing one attempt -------------------------------------------------------------------- */
+/* ---- preparing a batch of attempts --------------------------------------------------------- */
 
-static err_t open_secret(db_t *db, arena_t *a, const char *tenant_id, const char *endpoint_id,
-			 const char *field, const char *ref, char **plain, struct problem *p)
+/* The secrets opened for one batch: each (endpoint, field, ref) once, its plaintext in the batch
+ * arena (wiped when that arena is reset), or the error opening it gave. */
+struct opened {
+	struct opened *next;
+	const char *endpoint_id, *field, *ref;
+	char *plain;
+	err_t e;
+	const char *detail;
+};
+
+struct batch {
+	db_t *db;
+	arena_t *a;
+	const char *tenant_id;
+	struct opened *secrets;
+};
+
+/* The plaintext of ref for (endpoint, field): opened on first use in this batch, from the batch's
+ * memory afterwards. A failure is reported in p (in the delivery's arena a). */
+static err_t open_secret(struct batch *b, const char *endpoint_id, const char *field, const char *ref,
+			 const char **plain, arena_t *a, struct problem *p)
 {
-	struct secret_owner o = { tenant_id, "webhook_endpoints", endpoint_id, field };
+	struct secret_owner o = { b->tenant_id, "webhook_endpoints", endpoint_id, field };
+	struct problem op = { 0 };
+	struct opened *s;
 	size_t n;
 
-	return secrets_open(db, a, &o, ref, NULL, "deliver", plain, &n, p);
-}
-
-/* "v1,<new>" or, during a rotation, "v1,<new> v1,<old>". */
-static err_t signature(db_t *db, arena_t *a, struct webhook_send *s, const PGresult *r, const char *ts,
-		       const char **out, struct problem *p)
-{
-	char *secret, sig[SIG_MAX], old[SIG_MAX];
-	const char *old_ref = db_val(r, 0, 3);
-	err_t e;
-
-	if ((e = open_secret(db, a, s->tenant_id, s->endpoint_id, "signing_secret", db_val(r, 0, 2),
-			     &secret, p)) != ERR_OK)
-		return e;
-	if (webhooks_sign(secret, s->event_id, ts, s->body, strlen(s->body), sig, sizeof(sig)) != 0)
-		return err_set(p, a, ERR_INTERNAL, "the signing secret is malformed");
-	*out = arena_strdup(a, sig);
-	if (old_ref == NULL)
-		return ERR_OK;
-	if ((e = open_secret(db, a, s->tenant_id, s->endpoint_id, "signing_secret", old_ref, &secret, p)) != ERR_OK)
-		return e;
-	if (webhooks_sign(secret, s->event_id, ts, s->body, strlen(s->body), old, sizeof(old)) != 0)
-		return err_set(p, a, ERR_INTERNAL, "the old signing secret is malformed");
-	*out = arena_printf(a, "%s %s", sig, old);
+	for (s = b->secrets; s != NULL; s = s->next)
+		if (strcmp(s->ref, ref) == 0 && strcmp(s->field, field) == 0 &&
+		    strcmp(s->endpoint_id, endpoint_id) == 0)
+			break;
+	if (s == NULL) {
+		s = arena_alloc(b->a, sizeof(*s));
+		*s = (struct opened){ b->secrets, arena_strdup(b->a, endpoint_id), arena_strdup(b->a, field),
+				      arena_strdup(b->a, ref), NULL, ERR_OK, NULL };
+		s->e = secrets_open(b->db, b->a, &o, ref, NULL, "deliver", &s->plain, &n, &op);
+		s->detail = op.detail != NULL ? arena_strdup(b->a, op.detail) : "the secret could not be opened";
+		b->secrets = s;
+	}
+	if (s->e != ERR_OK)
+		return err_set(p, a, s->e, "%s", s->detail);
+	*plain = s->plain;
 	return ERR_OK;
 }
 
-static err_t custom_headers(db_t *db, arena_t *a, struct webhook_send *s, json_object *h,
-			    const char **lines, size_t *n, struct problem *p)
+/* "v1,<new>" or, during a rotation, "v1,<new> v1,<old>". */
+static err_t signature(struct batch *b, struct webhook_prep *it, const PGresult *r, int row,
+		       const char *ts, const char **out)
+{
+	struct webhook_send *s = it->s;
+	const char *secret, *old_ref = db_val(r, row, 3);
+	char sig[SIG_MAX], old[SIG_MAX];
+	err_t e;
+
+	if ((e = open_secret(b, s->endpoint_id, "signing_secret", db_val(r, row, 2), &secret, it->a,
+			     &it->p)) != ERR_OK)
+		return e;
+	if (webhooks_sign(secret, s->event_id, ts, s->body, strlen(s->body), sig, sizeof(sig)) != 0)
+		return err_set(&it->p, it->a, ERR_INTERNAL, "the signing secret is malformed");
+	*out = arena_strdup(it->a, sig);
+	if (old_ref == NULL)
+		return ERR_OK;
+	if ((e = open_secret(b, s->endpoint_id, "signing_secret", old_ref, &secret, it->a, &it->p)) != ERR_OK)
+		return e;
+	if (webhooks_sign(secret, s->event_id, ts, s->body, strlen(s->body), old, sizeof(old)) != 0)
+		return err_set(&it->p, it->a, ERR_INTERNAL, "the old signing secret is malformed");
+	*out = arena_printf(it->a, "%s %s", sig, old);
+	return ERR_OK;
+}
+
+static err_t custom_headers(struct batch *b, struct webhook_prep *it, json_object *h, const char **lines,
+			    size_t *n)
 {
 	err_t e = ERR_OK;
 
 	if (h == NULL)
 		return ERR_OK;
 	json_object_object_foreach(h, k, v) {
-		const char *ref = json_get_str(v, "secret_ref");
-		char *plain;
+		const char *ref = json_get_str(v, "secret_ref"), *plain;
 
 		if (ref == NULL) {
-			lines[(*n)++] = arena_printf(a, "%s: %s", k, json_object_get_string(v));
+			lines[(*n)++] = arena_printf(it->a, "%s: %s", k, json_object_get_string(v));
 			continue;
 		}
-		if ((e = open_secret(db, a, s->tenant_id, s->endpoint_id, arena_printf(a, "headers.%s", k),
-				     ref, &plain, p)) != ERR_OK)
+		if ((e = open_secret(b, it->s->endpoint_id, arena_printf(it->a, "headers.%s", k), ref, &plain,
+				     it->a, &it->p)) != ERR_OK)
 			return e;
-		lines[(*n)++] = arena_printf(a, "%s: %s", k, plain);
+		lines[(*n)++] = arena_printf(it->a, "%s: %s", k, plain);
 	}
 	return e;
 }
 
-static err_t load_send(db_t *db, arena_t *a, struct webhook_send *s, PGresult **r, struct problem *p)
+/* One query for the whole batch: row k answers item number column 7 (1-based, in the order of
+ * the arrays), absent when the endpoint or the event no longer exists. */
+static err_t load_batch(struct batch *b, const char **endpoints, const char **events, size_t n,
+			PGresult **r)
 {
-	err_t e = db_q(db, a, r,
-		       "SELECT w.url, w.active, w.secret_ref, "
-		       "  CASE WHEN w.old_expires_at > now() THEN w.old_secret_ref END, w.headers, "
-		       "  json_build_object('type', e.type, 'timestamp', "
-		       "    to_char(e.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), "
-		       "    'data', e.payload)::text, e.payload "
-		       "FROM webhook_endpoints w, events e "
-		       "WHERE w.tenant_id = $1 AND w.id = $2 AND e.tenant_id = $1 AND e.id = $3",
-		       s->tenant_id, s->endpoint_id, s->event_id);
-
-	if (e != ERR_OK)
-		return err_set(p, a, e, "the delivery could not be loaded");
-	if (PQntuples(*r) != 1)
-		return err_set(p, a, ERR_NOT_FOUND, "the endpoint or the event no longer exists");
-	if (!db_bool(*r, 0, 1))
-		return err_set(p, a, ERR_CONFLICT, "the endpoint is disabled");
-	return ERR_OK;
+	return db_qp(b->db, b->a, r, "webhooks_load_batch",
+		    "SELECT w.url, w.active, w.secret_ref, "
+		    "  CASE WHEN w.old_expires_at > now() THEN w.old_secret_ref END, w.headers, "
+		    "  json_build_object('type', e.type, 'timestamp', "
+		    "    to_char(e.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), "
+		    "    'data', e.payload)::text, e.payload, r.i "
+		    "FROM unnest($2::uuid[], $3::uuid[]) WITH ORDINALITY AS r(endpoint_id, event_id, i) "
+		    "JOIN webhook_endpoints w ON w.tenant_id = $1 AND w.id = r.endpoint_id "
+		    "JOIN events e ON e.tenant_id = $1 AND e.id = r.event_id",
+		    b->tenant_id, db_array(b->a, endpoints, n), db_array(b->a, events, n));
 }
 
-err_t webhooks_prepare(db_t *db, arena_t *a, const struct job *job, json_object *payload,
-		       struct webhook_send *s, struct problem *p)
+/* Builds and signs one delivery's request from its loaded row, into its own arena. */
+static err_t prepare_one(struct batch *b, struct webhook_prep *it, const PGresult *r, int row)
 {
-	const char **lines = arena_alloc(a, sizeof(char *) * 40);
-	size_t n = 0;
+	struct webhook_send *s = it->s;
+	const char **lines = arena_alloc(it->a, sizeof(char *) * 40);
 	const char *sig = NULL;
+	size_t n = 0;
 	char ts[24];
-	PGresult *r;
 	json_object *h;
 	err_t e;
 
-	memset(s, 0, sizeof(*s));
-	s->tenant_id = job->tenant_id;
-	s->delivery_id = job->id;
-	s->endpoint_id = json_get_str(payload, "endpoint_id");
-	s->event_id = json_get_str(payload, "event_id");
-	if (s->endpoint_id == NULL || s->event_id == NULL || !crypto_uuid_valid(s->endpoint_id) ||
-	    !crypto_uuid_valid(s->event_id))
-		return err_set(p, a, ERR_VALIDATION, "the delivery job is malformed");
-	if ((e = load_send(db, a, s, &r, p)) != ERR_OK)
-		return e;
-	s->body = arena_strdup(a, db_val(r, 0, 5));
-	s->redacted = webhooks_redact(a, rows_json(a, r, 0, 6), NULL);
+	if (!db_bool(r, row, 1))
+		return err_set(&it->p, it->a, ERR_CONFLICT, "the endpoint is disabled");
+	s->body = arena_strdup(it->a, db_val(r, row, 5));
+	s->redacted = webhooks_redact(it->a, rows_json(it->a, r, row, 6), NULL);
 	snprintf(ts, sizeof(ts), "%lld", (long long)time(NULL));
-	if ((e = signature(db, a, s, r, ts, &sig, p)) != ERR_OK)
+	if ((e = signature(b, it, r, row, ts, &sig)) != ERR_OK)
 		return e;
-	lines[n++] = arena_printf(a, "webhook-id: %s", s->event_id);
-	lines[n++] = arena_printf(a, "webhook-timestamp: %s", ts);
-	lines[n++] = arena_printf(a, "webhook-signature: %s", sig);
-	h = rows_json(a, r, 0, 4);
+	lines[n++] = arena_printf(it->a, "webhook-id: %s", s->event_id);
+	lines[n++] = arena_printf(it->a, "webhook-timestamp: %s", ts);
+	lines[n++] = arena_printf(it->a, "webhook-signature: %s", sig);
+	h = rows_json(it->a, r, row, 4);
 	if (json_object_object_length(h) > 30)
-		return err_set(p, a, ERR_VALIDATION, "too many custom headers");
-	if ((e = custom_headers(db, a, s, h, lines, &n, p)) != ERR_OK)
+		return err_set(&it->p, it->a, ERR_VALIDATION, "too many custom headers");
+	if ((e = custom_headers(b, it, h, lines, &n)) != ERR_OK)
 		return e;
 	lines[n] = NULL;
-	s->rq = (struct http_request){ "POST", arena_strdup(a, db_val(r, 0, 0)), lines, s->body,
+	s->rq = (struct http_request){ "POST", arena_strdup(it->a, db_val(r, row, 0)), lines, s->body,
 				       strlen(s->body) };
+	return ERR_OK;
+}
+
+/* Reads endpoint and event ids from the job's payload; the item fails when they are malformed. */
+static bool prep_ids(struct webhook_prep *it)
+{
+	struct webhook_send *s = it->s;
+
+	memset(s, 0, sizeof(*s));
+	s->tenant_id = it->job->tenant_id;
+	s->delivery_id = it->job->id;
+	s->endpoint_id = it->payload != NULL ? json_get_str(it->payload, "endpoint_id") : NULL;
+	s->event_id = it->payload != NULL ? json_get_str(it->payload, "event_id") : NULL;
+	if (s->endpoint_id == NULL || s->event_id == NULL || !crypto_uuid_valid(s->endpoint_id) ||
+	    !crypto_uuid_valid(s->event_id)) {
+		it->e = err_set(&it->p, it->a, ERR_VALIDATION, "the delivery job is malformed");
+		return false;
+	}
+	it->e = ERR_NOT_FOUND;      /* until its row is found */
+	return true;
+}
+
+err_t webhooks_prepare_many(db_t *db, arena_t *batch, struct webhook_prep *items, size_t n)
+{
+	struct batch b = { db, batch, n > 0 ? items[0].job->tenant_id : NULL, NULL };
+	const char **endpoints = arena_alloc(batch, sizeof(char *) * (n + 1));
+	const char **events = arena_alloc(batch, sizeof(char *) * (n + 1));
+	size_t *which = arena_alloc(batch, sizeof(size_t) * (n + 1)), m = 0;
+	PGresult *r;
+	err_t e;
+
+	for (size_t i = 0; i < n; i++) {
+		err_clear(&items[i].p);
+		if (!prep_ids(&items[i]))
+			continue;
+		endpoints[m] = items[i].s->endpoint_id;
+		events[m] = items[i].s->event_id;
+		which[m++] = i;
+	}
+	if (m == 0)
+		return ERR_OK;
+	if ((e = load_batch(&b, endpoints, events, m, &r)) != ERR_OK)
+		return e;
+	for (int row = 0; row < PQntuples(r); row++) {
+		long long k = db_int(r, row, 7);
+
+		if (k >= 1 && (size_t)k <= m && items[which[k - 1]].e == ERR_NOT_FOUND)
+			items[which[k - 1]].e = prepare_one(&b, &items[which[k - 1]], r, row);
+	}
+	for (size_t i = 0; i < n; i++)
+		if (items[i].e == ERR_NOT_FOUND && items[i].p.detail == NULL)
+			err_set(&items[i].p, items[i].a, ERR_NOT_FOUND,
+				"the endpoint or the event no longer exists");
 	return ERR_OK;
 }
 
@@ -240,6 +317,42 @@ static err_t insert_attempt(db_t *db, arena_t *a, const struct job *job, const s
 		    arena_printf(a, "%lld", rs->duration_ms < 0 ? 0 : rs->duration_ms),
 		    arena_printf(a, "%d", rs->status), rs->len > 0 ? excerpt(a, rs->body, rs->len) : NULL,
 		    error, s->redacted != NULL ? json_str(s->redacted) : "{}");
+}
+
+err_t webhooks_record_succeeded(db_t *db, arena_t *a, const struct job *const *jobs,
+				const struct webhook_send *const *sends,
+				const struct http_response *const *responses, size_t n)
+{
+	const char **col[9];
+	char id[UUID_STRLEN];
+	PGresult *r;
+
+	if (n == 0)
+		return ERR_OK;
+	for (size_t c = 0; c < NELEM(col); c++)
+		col[c] = arena_alloc(a, sizeof(char *) * n);
+	for (size_t i = 0; i < n; i++) {
+		const struct http_response *rs = responses[i];
+
+		crypto_uuid7(id);
+		col[0][i] = jobs[i]->tenant_id;
+		col[1][i] = arena_strdup(a, id);
+		col[2][i] = jobs[i]->id;
+		col[3][i] = arena_printf(a, "%d", jobs[i]->attempt);
+		col[4][i] = jobs[i]->manual ? "manual" : "scheduled";
+		col[5][i] = arena_printf(a, "%lld", rs->duration_ms < 0 ? 0 : rs->duration_ms);
+		col[6][i] = arena_printf(a, "%d", rs->status);
+		col[7][i] = rs->len > 0 ? excerpt(a, rs->body, rs->len) : NULL;
+		col[8][i] = sends[i]->redacted != NULL ? json_str(sends[i]->redacted) : "{}";
+	}
+	return db_qp(db, a, &r, "webhooks_record_succeeded",
+		    "INSERT INTO webhook_attempts (tenant_id, id, delivery_id, n, trigger, duration_ms, "
+		    "status_code, response_excerpt, request_payload) "
+		    "SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int[], $5::text[], "
+		    " $6::int[], $7::int[], $8::text[], $9::jsonb[])",
+		    db_array(a, col[0], n), db_array(a, col[1], n), db_array(a, col[2], n),
+		    db_array(a, col[3], n), db_array(a, col[4], n), db_array(a, col[5], n),
+		    db_array(a, col[6], n), db_array(a, col[7], n), db_array(a, col[8], n));
 }
 
 static const char *judge(arena_t *a, const struct config *cfg, const struct http_response *rs,

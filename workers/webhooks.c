@@ -1,7 +1,10 @@
 /* atrium-webhooks: delivers the webhooks queue with libcurl multi — many transfers in flight, at
  * most ATRIUM_WEBHOOK_PER_ENDPOINT per endpoint, tenants started round-robin, Redis read without
  * blocking while transfers run (DESIGN §7). Each delivery is a job: claimed, prepared and signed,
- * sent, then its attempt recorded and the job completed or failed, as lib/worker.c does. */
+ * sent, then its attempt recorded and the job completed or failed, as lib/worker.c does — but in
+ * batches: one statement claims every delivery that fits, one transaction per tenant prepares
+ * them (each secret opened once per batch), one per tenant records the successes, one XACK
+ * acknowledges them. The database round trips, not the HTTP, set the pace. */
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -16,6 +19,8 @@
 #define MAX_SLOTS 1024
 #define PENDING_MAX 2048
 #define SWEEP_BATCH 200
+#define ACK_MAX 256              /* entry ids per XACK */
+#define ROUND_TENANTS 64         /* tenants started per round-robin pass */
 
 struct ref {
 	struct job_ref job;
@@ -44,8 +49,11 @@ struct wh {
 	struct ref pending[PENDING_MAX];
 	size_t npending;
 	struct slot slots[MAX_SLOTS];
-	size_t inflight;
-	char last_tenant[UUID_STRLEN];
+	size_t nslots;           /* slots in use never sit past webhook_concurrency: scan only those */
+	size_t used, inflight;
+	arena_t *batch;          /* one batch's claim result and opened secrets; reset (wiped) after it */
+	char acks[ACK_MAX][48];  /* entry ids to XACK at the end of the loop turn */
+	size_t nacks;
 	long long next_sweep, next_purge;
 	int lease_ms;            /* outlasts one delivery's HTTP timeout (config_lease_ms) */
 	bool group_ok;
@@ -68,18 +76,35 @@ static void ensure_group(struct wh *w)
 		      (rep != NULL && rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "BUSYGROUP", 9) == 0);
 }
 
+/* Sends the collected entry ids in one XACK. A failure is harmless: XAUTOCLAIM hands the
+ * entries back after a lease, and the claim finds their jobs done. */
+static void flush_acks(struct wh *w)
+{
+	const char *argv[ACK_MAX + 3] = { "XACK", w->key, WEBHOOKS_QUEUE };
+
+	if (w->nacks == 0)
+		return;
+	for (size_t i = 0; i < w->nacks; i++)
+		argv[3 + i] = w->acks[i];
+	if (redis_cmd(w->redis, w->loop, NULL, (int)w->nacks + 3, argv, NULL) != ERR_OK)
+		log_warn("webhooks.ack_failed", LF_INT("entries", w->nacks));
+	w->nacks = 0;
+}
+
 static void ack(struct wh *w, const char *entry)
 {
-	if (entry[0] != '\0' &&
-	    redis_c(w->redis, w->loop, NULL, "XACK", w->key, WEBHOOKS_QUEUE, entry) != ERR_OK)
-		log_warn("webhooks.ack_failed");
+	if (entry[0] == '\0')
+		return;      /* from the sweeper: nothing to acknowledge */
+	if (w->nacks == ACK_MAX)
+		flush_acks(w);
+	snprintf(w->acks[w->nacks++], sizeof(w->acks[0]), "%s", entry);
 }
 
 static size_t endpoint_inflight(const struct wh *w, const char *endpoint_id)
 {
 	size_t n = 0;
 
-	for (size_t i = 0; i < MAX_SLOTS; i++)
+	for (size_t i = 0; i < w->nslots; i++)
 		if (w->slots[i].used && w->slots[i].x != NULL && strcmp(w->slots[i].s.endpoint_id, endpoint_id) == 0)
 			n++;
 	return n;
@@ -113,6 +138,7 @@ static void release(struct wh *w, struct slot *sl, bool do_ack)
 	arena_reset(sl->a);
 	sl->x = NULL;
 	sl->used = false;
+	w->used--;
 }
 
 /* A failed attempt: its row (and a 410's disabling) commit on their own, then the job fails. */
@@ -130,25 +156,49 @@ static void finish_failed(struct wh *w, struct slot *sl)
 	release(w, sl, true);
 }
 
-/* Successful deliveries of one tenant commit together (attempt rows and completions): one
- * transaction for the batch instead of one per delivery. On failure nothing is acked and the
- * leases run out, so they are delivered again (at least once). */
+/* Successful deliveries of one tenant commit together: their attempt rows in one statement,
+ * their completions in another, one transaction. On failure nothing is acked and the leases run
+ * out, so they are delivered again (at least once). */
 static void complete_batch(struct wh *w, struct slot **ok, size_t n)
 {
-	bool db_ok = db_ready(w->db) == ERR_OK && db_begin(w->db, ok[0]->job.tenant_id) == ERR_OK;
+	const struct job **jobs = arena_alloc(w->loop, sizeof(*jobs) * n);
+	const struct webhook_send **sends = arena_alloc(w->loop, sizeof(*sends) * n);
+	const struct http_response **rss = arena_alloc(w->loop, sizeof(*rss) * n);
+	bool db_ok;
 
-	for (size_t i = 0; db_ok && i < n; i++) {
-		struct job_result res = { 0 };
-
-		db_ok = webhooks_record(w->db, ok[i]->a, &w->cfg, &ok[i]->job, &ok[i]->s, &ok[i]->rs, &res) == ERR_OK &&
-			queue_complete(w->db, ok[i]->a, &ok[i]->job, w->consumer) == ERR_OK;
+	for (size_t i = 0; i < n; i++) {
+		jobs[i] = &ok[i]->job;
+		sends[i] = &ok[i]->s;
+		rss[i] = &ok[i]->rs;
 	}
-	if (db_ok)
-		db_ok = db_commit(w->db) == ERR_OK;
-	if (!db_ok)
+	db_ok = db_ready(w->db) == ERR_OK && db_begin(w->db, ok[0]->job.tenant_id) == ERR_OK &&
+		webhooks_record_succeeded(w->db, w->loop, jobs, sends, rss, n) == ERR_OK &&
+		queue_complete_many(w->db, w->loop, jobs, n, w->consumer) == ERR_OK &&
+		db_commit(w->db) == ERR_OK;
+	if (!db_ok) {
 		db_rollback(w->db);
+		log_warn("webhooks.attempt_not_recorded", LF_INT("deliveries", n));
+	}
 	for (size_t i = 0; i < n; i++)
 		release(w, ok[i], db_ok);
+}
+
+/* Moves the slots of sl[0]'s tenant into group and the others to the front of sl; returns the
+ * group's size, *rest the others'. (sl[0] is overwritten as the others move: its tenant is
+ * read first.) */
+static size_t split_tenant(struct slot **sl, size_t n, struct slot **group, size_t *rest)
+{
+	const char *tenant = sl[0]->job.tenant_id;
+	size_t g = 0;
+
+	*rest = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(sl[i]->job.tenant_id, tenant) == 0)
+			group[g++] = sl[i];
+		else
+			sl[(*rest)++] = sl[i];
+	}
+	return g;
 }
 
 /* Groups the successes by tenant and completes each group in one transaction. */
@@ -157,16 +207,9 @@ static void complete_all(struct wh *w, struct slot **ok, size_t n)
 	static struct slot *group[MAX_SLOTS];
 
 	while (n > 0) {
-		size_t g = 0, rest = 0;
+		size_t g = split_tenant(ok, n, group, &n);
 
-		for (size_t i = 0; i < n; i++) {
-			if (strcmp(ok[i]->job.tenant_id, ok[0]->job.tenant_id) == 0)
-				group[g++] = ok[i];
-			else
-				ok[rest++] = ok[i];
-		}
 		complete_batch(w, group, g);
-		n = rest;
 	}
 }
 
@@ -195,6 +238,8 @@ static void reap(struct wh *w)
 		complete_all(w, ok, nok);
 }
 
+static void push(struct wh *w, const struct job_ref *ref, const char *entry);
+
 /* --- starting ------------------------------------------------------------------------------- */
 
 /* Adds the prepared slot's transfer unless its endpoint is at its cap (then it stays parked). */
@@ -210,18 +255,11 @@ static void launch(struct wh *w, struct slot *sl)
 
 static void launch_parked(struct wh *w)
 {
-	for (size_t i = 0; i < MAX_SLOTS; i++)
+	if (w->used == w->inflight)
+		return;
+	for (size_t i = 0; i < w->nslots; i++)
 		if (w->slots[i].used && w->slots[i].x == NULL)
 			launch(w, &w->slots[i]);
-}
-
-static size_t used_slots(const struct wh *w)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < MAX_SLOTS; i++)
-		n += w->slots[i].used;
-	return n;
 }
 
 static void put_json(void *o)
@@ -229,85 +267,168 @@ static void put_json(void *o)
 	json_object_put(o);
 }
 
-static struct slot *free_slot(struct wh *w)
+/* Takes a free slot for a claimed job: the job's strings are copied into the slot's arena. */
+static struct slot *take_slot(struct wh *w, const struct job *job, const char *entry)
 {
-	for (size_t i = 0; i < MAX_SLOTS; i++)
+	struct slot *sl = NULL;
+
+	for (size_t i = 0; i < w->nslots && sl == NULL; i++)
 		if (!w->slots[i].used)
-			return &w->slots[i];
+			sl = &w->slots[i];
+	if (sl == NULL)
+		return NULL;
+	sl->used = true;
+	w->used++;
+	sl->job = *job;
+	sl->job.tenant_id = arena_strdup(sl->a, job->tenant_id);
+	sl->job.id = arena_strdup(sl->a, job->id);
+	sl->job.queue = arena_strdup(sl->a, job->queue);
+	sl->job.kind = arena_strdup(sl->a, job->kind);
+	sl->job.payload = arena_strdup(sl->a, job->payload);
+	snprintf(sl->entry, sizeof(sl->entry), "%s", entry);
+	return sl;
+}
+
+/* A delivery that cannot be sent (endpoint gone or disabled, malformed job, secret unusable):
+ * its job fails (permanently when retrying cannot help) and its entry is acked. */
+static void fail_unsendable(struct wh *w, struct slot *sl, err_t e, const struct problem *p)
+{
+	struct job_result res = { p->detail != NULL ? p->detail : "the delivery could not be prepared", 0,
+				  e == ERR_NOT_FOUND || e == ERR_CONFLICT || e == ERR_VALIDATION };
+
+	fail_job(w, sl, &res);
+	release(w, sl, true);
+}
+
+/* Prepares and launches n claimed deliveries of one tenant in one transaction. When the
+ * database fails, the slots are released unacked: the leases run out and the sweeper hands the
+ * jobs out again. */
+static void prepare_group(struct wh *w, struct slot **group, size_t n)
+{
+	struct webhook_prep *items = arena_alloc(w->loop, sizeof(*items) * n);
+	bool ok;
+
+	for (size_t i = 0; i < n; i++) {
+		json_object *payload = json_tokener_parse(group[i]->job.payload);
+
+		if (payload != NULL)
+			arena_cleanup_add(group[i]->a, put_json, payload);   /* s points into it until release */
+		items[i] = (struct webhook_prep){ .job = &group[i]->job, .payload = payload, .a = group[i]->a,
+						  .s = &group[i]->s };
+	}
+	ok = db_begin(w->db, group[0]->job.tenant_id) == ERR_OK &&
+	     webhooks_prepare_many(w->db, w->batch, items, n) == ERR_OK && db_commit(w->db) == ERR_OK;
+	arena_reset(w->batch);      /* wipes the secrets opened for this batch */
+	if (!ok)
+		db_rollback(w->db);
+	for (size_t i = 0; i < n; i++) {
+		if (!ok)
+			release(w, group[i], false);
+		else if (items[i].e == ERR_OK)
+			launch(w, group[i]);      /* or parked until its endpoint has room */
+		else
+			fail_unsendable(w, group[i], items[i].e, &items[i].p);
+	}
+}
+
+/* Prepares the claimed slots tenant by tenant. */
+static void prepare_all(struct wh *w, struct slot **sl, size_t n)
+{
+	struct slot **group = arena_alloc(w->loop, sizeof(*group) * (n + 1));
+
+	while (n > 0) {
+		size_t g = split_tenant(sl, n, group, &n);
+
+		prepare_group(w, group, g);
+	}
+}
+
+/* Moves up to room refs from pending into out, one per tenant per pass (round-robin, so one
+ * tenant's backlog cannot hold back the others). */
+static size_t pick(struct wh *w, struct ref *out, size_t room)
+{
+	bool *taken = arena_alloc(w->loop, w->npending + 1);
+	size_t n = 0, keep = 0;
+	bool progress = true;
+
+	memset(taken, 0, w->npending + 1);
+	while (progress && n < room) {
+		char seen[ROUND_TENANTS][UUID_STRLEN];
+		size_t nseen = 0;
+
+		progress = false;
+		for (size_t i = 0; i < w->npending && n < room && nseen < ROUND_TENANTS; i++) {
+			bool dup = false;
+
+			for (size_t k = 0; k < nseen && !dup; k++)
+				dup = strcmp(seen[k], w->pending[i].job.tenant_id) == 0;
+			if (taken[i] || dup)
+				continue;
+			memcpy(seen[nseen++], w->pending[i].job.tenant_id, UUID_STRLEN);
+			taken[i] = true;
+			out[n++] = w->pending[i];
+			progress = true;
+		}
+	}
+	for (size_t i = 0; i < w->npending; i++)
+		if (!taken[i])
+			w->pending[keep++] = w->pending[i];
+	w->npending = keep;
+	return n;
+}
+
+/* The claimed job of ref, or NULL (not claimed, or already given to an earlier duplicate ref). */
+static struct job *claimed_job(struct job *jobs, bool *used, size_t n, const struct ref *r)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!used[i] && strcmp(jobs[i].id, r->job.id) == 0 && strcmp(jobs[i].tenant_id, r->job.tenant_id) == 0) {
+			used[i] = true;
+			return &jobs[i];
+		}
 	return NULL;
 }
 
-/* Claims, prepares and signs one delivery and adds its transfer. false when the endpoint is at
- * its cap (the job stays claimed under its lease and is retried from pending). */
-static bool start_one(struct wh *w, const struct ref *r)
-{
-	struct slot *sl = free_slot(w);
-	struct problem p = { 0 };
-	json_object *payload;
-	bool claimed = false;
-	err_t e;
-
-	if (sl == NULL)
-		return false;
-	if (db_ready(w->db) != ERR_OK)
-		return false;          /* PostgreSQL is down: the entry waits in pending */
-	e = queue_claim(w->db, sl->a, r->job.tenant_id, r->job.id, w->consumer, w->lease_ms,
-			&sl->job, &claimed);
-	if (e != ERR_OK || !claimed) {
-		if (e == ERR_OK)
-			ack(w, r->entry);      /* done, not due, or held elsewhere */
-		arena_reset(sl->a);
-		return true;
-	}
-	sl->used = true;
-	snprintf(sl->entry, sizeof(sl->entry), "%s", r->entry);
-	payload = json_tokener_parse(sl->job.payload);
-	if (payload != NULL)
-		arena_cleanup_add(sl->a, put_json, payload);     /* s points into it until release */
-	e = payload != NULL && db_begin(w->db, sl->job.tenant_id) == ERR_OK ?
-	    webhooks_prepare(w->db, sl->a, &sl->job, payload, &sl->s, &p) : ERR_VALIDATION;
-	if (e == ERR_OK && (e = db_commit(w->db)) == ERR_OK) {
-		launch(w, sl);      /* or parked until its endpoint has room */
-		return true;
-	}
-	{
-		struct job_result res = { p.detail != NULL ? p.detail : "the delivery could not be prepared", 0,
-					  e == ERR_NOT_FOUND || e == ERR_CONFLICT || e == ERR_VALIDATION };
-		fail_job(w, sl, &res);
-	}
-	release(w, sl, true);
-	return true;
-}
-
-/* Starts pending deliveries while there is room: one per tenant per pass (round-robin), at most
- * per_endpoint per endpoint (checked after the claim, from the payload). */
+/* Claims as many pending deliveries as there are free slots in one statement, then prepares
+ * and launches them. Refs whose job was not claimable (done, not due, held elsewhere) are
+ * acked; with PostgreSQL down they go back to pending. */
 static void start_pending(struct wh *w)
 {
-	bool progress = true;
+	size_t room = (size_t)w->cfg.webhook_concurrency - w->used, n, nc = 0, ns = 0;
+	struct ref *refs;
+	struct job_ref *jr;
+	struct job *jobs;
+	struct slot **started;
+	bool *used;
 
-	while (progress && w->npending > 0 && used_slots(w) < (size_t)w->cfg.webhook_concurrency) {
-		char seen[64][UUID_STRLEN];
-		size_t nseen = 0, out = 0;
-
-		progress = false;
-		for (size_t i = 0; i < w->npending; i++) {
-			struct ref *r = &w->pending[i];
-			bool dup = false;
-
-			for (size_t k = 0; k < nseen; k++)
-				dup = dup || strcmp(seen[k], r->job.tenant_id) == 0;
-			if (dup || nseen == NELEM(seen) || used_slots(w) >= (size_t)w->cfg.webhook_concurrency) {
-				w->pending[out++] = *r;
-				continue;
-			}
-			memcpy(seen[nseen++], r->job.tenant_id, UUID_STRLEN);
-			if (start_one(w, r))
-				progress = true;
-			else
-				w->pending[out++] = *r;
-		}
-		w->npending = out;
+	if (w->npending == 0 || w->used >= (size_t)w->cfg.webhook_concurrency || db_ready(w->db) != ERR_OK)
+		return;
+	refs = arena_alloc(w->loop, sizeof(*refs) * room);
+	jr = arena_alloc(w->loop, sizeof(*jr) * room);
+	jobs = arena_alloc(w->loop, sizeof(*jobs) * room);
+	started = arena_alloc(w->loop, sizeof(*started) * room);
+	used = arena_alloc(w->loop, room);
+	memset(used, 0, room);
+	n = pick(w, refs, room);
+	for (size_t i = 0; i < n; i++)
+		jr[i] = refs[i].job;
+	if (queue_claim_many(w->db, w->batch, WEBHOOKS_QUEUE, jr, n, w->consumer, w->lease_ms, jobs, &nc) != ERR_OK) {
+		for (size_t i = 0; i < n; i++)
+			push(w, &refs[i].job, refs[i].entry);   /* tried again next turn */
+		arena_reset(w->batch);
+		return;
 	}
+	for (size_t i = 0; i < n; i++) {
+		struct job *job = claimed_job(jobs, used, nc, &refs[i]);
+		struct slot *sl = job != NULL ? take_slot(w, job, refs[i].entry) : NULL;
+
+		if (sl != NULL)
+			started[ns++] = sl;
+		else
+			ack(w, refs[i].entry);      /* done, not due, held elsewhere, or a duplicate */
+	}
+	arena_reset(w->batch);
+	if (ns > 0)
+		prepare_all(w, started, ns);
 }
 
 /* --- sources of work ------------------------------------------------------------------------ */
@@ -342,11 +463,29 @@ static bool entry_ref(const redisReply *fields, struct job_ref *ref)
 	return t && j;
 }
 
+/* Queues the refs of a [[id, [field, value, ...]], ...] array of stream entries. */
+static void push_entries(struct wh *w, const redisReply *entries)
+{
+	if (entries == NULL || entries->type != REDIS_REPLY_ARRAY)
+		return;
+	for (size_t i = 0; i < entries->elements; i++) {
+		const redisReply *en = entries->element[i];
+		struct job_ref ref;
+
+		if (en->type != REDIS_REPLY_ARRAY || en->elements < 2 || en->element[0]->type != REDIS_REPLY_STRING)
+			continue;   /* an entry deleted meanwhile */
+		if (entry_ref(en->element[1], &ref))
+			push(w, &ref, en->element[0]->str);
+		else
+			ack(w, en->element[0]->str);   /* malformed: nothing to run */
+	}
+}
+
 /* XREADGROUP: blocks (up to job_block_ms) only when nothing is in flight or waiting. */
 static void read_stream(struct wh *w)
 {
 	size_t room = (size_t)w->cfg.webhook_concurrency * 2;
-	bool idle = used_slots(w) == 0 && w->npending == 0;
+	bool idle = w->used == 0 && w->npending == 0;
 	const char *count, *block = arena_printf(w->loop, "%d", w->cfg.job_block_ms);
 	redisReply *rep, *entries;
 	err_t e;
@@ -369,14 +508,25 @@ static void read_stream(struct wh *w)
 	if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 1 || rep->element[0]->elements != 2)
 		return;
 	entries = rep->element[0]->element[1];
-	for (size_t i = 0; i < entries->elements; i++) {
-		const redisReply *en = entries->element[i];
-		struct job_ref ref;
+	push_entries(w, entries);
+}
 
-		if (en->type == REDIS_REPLY_ARRAY && en->elements >= 2 && en->element[0]->type == REDIS_REPLY_STRING &&
-		    entry_ref(en->element[1], &ref))
-			push(w, &ref, en->element[0]->str);
-	}
+/* XAUTOCLAIM: entries read by a consumer that died (SIGKILL, crash) and never acked, idle
+ * longer than a lease. Without it they would stay in the group's pending list for ever; with
+ * it their jobs come back as soon as their leases allow, and the entries get acked. */
+static void autoclaim(struct wh *w)
+{
+	const char *idle = arena_printf(w->loop, "%d", w->lease_ms);
+	const char *count = arena_printf(w->loop, "%d", SWEEP_BATCH);
+	redisReply *rep;
+	err_t e;
+
+	if (w->npending + SWEEP_BATCH > PENDING_MAX)
+		return;
+	e = redis_c(w->redis, w->loop, &rep, "XAUTOCLAIM", w->key, WEBHOOKS_QUEUE, w->consumer, idle, "0-0",
+		    "COUNT", count);
+	if (e == ERR_OK && rep->type == REDIS_REPLY_ARRAY && rep->elements >= 2)
+		push_entries(w, rep->element[1]);
 }
 
 /* The sweeper (due jobs never announced, or whose lease ran out) and the attempts janitor. */
@@ -396,6 +546,8 @@ static void sweep(struct wh *w)
 		return;
 	for (size_t i = 0; i < n; i++)
 		push(w, &refs[i], "");
+	if (w->group_ok)
+		autoclaim(w);
 	if (now_ms() >= w->next_purge) {
 		w->next_purge = now_ms() + (long long)w->cfg.job_sweep_ms * 10;
 		if (webhooks_purge(w->db, w->loop, w->cfg.retention_days, 1000, &deleted) == ERR_OK && deleted > 0)
@@ -407,7 +559,7 @@ static void sweep(struct wh *w)
 
 static void run(struct wh *w)
 {
-	while (!proc_stop || used_slots(w) > 0) {
+	while (!proc_stop || w->used > 0) {
 		int running = 0;
 
 		arena_reset(w->loop);
@@ -419,9 +571,10 @@ static void run(struct wh *w)
 		launch_parked(w);
 		curl_multi_perform(w->multi, &running);
 		reap(w);
+		flush_acks(w);
 		if (w->inflight > 0)
 			curl_multi_poll(w->multi, NULL, 0, 20, NULL);
-		else if (w->npending > 0 || used_slots(w) > 0)
+		else if (w->npending > 0 || w->used > 0)
 			usleep(20000);     /* nothing could start (PostgreSQL down, endpoints full) */
 	}
 }
@@ -449,9 +602,11 @@ static int start(struct wh *w)
 	queue_stream_key(WEBHOOKS_QUEUE, w->key, sizeof(w->key));
 	w->db = db_connect(w->cfg.db_worker, "atrium-webhooks");
 	w->redis = redis_open(w->cfg.redis, w->cfg.job_block_ms + 2000);
-	w->loop = arena_new(16384);
+	w->loop = arena_new(65536);
+	w->batch = arena_new(65536);
 	w->multi = curl_multi_init();
-	for (size_t i = 0; i < MAX_SLOTS; i++)
+	w->nslots = (size_t)w->cfg.webhook_concurrency < MAX_SLOTS ? (size_t)w->cfg.webhook_concurrency : MAX_SLOTS;
+	for (size_t i = 0; i < w->nslots; i++)
 		w->slots[i].a = arena_new(16384);
 	queue_init(w->redis, &w->cfg);
 	proc_signals();
@@ -475,9 +630,10 @@ int main(int argc, char **argv)
 	run(&w);
 	proc_notify("STOPPING=1");
 	log_info("worker.stopping", LF_STR("consumer", w.consumer));
-	for (size_t i = 0; i < MAX_SLOTS; i++)
+	for (size_t i = 0; i < w.nslots; i++)
 		arena_free(w.slots[i].a);
 	curl_multi_cleanup(w.multi);
+	arena_free(w.batch);
 	arena_free(w.loop);
 	redis_close(w.redis);
 	db_close(w.db);

@@ -48,9 +48,10 @@ class Receiver:
                 if status in (204, 304):       # no body, or the sender's next request reads it
                     self.end_headers()
                     return
-                self.send_header("Content-Length", "2")
+                reply = rcv.routes.get(self.path, {}).get("body", b"ok")
+                self.send_header("Content-Length", str(len(reply)))
                 self.end_headers()
-                self.wfile.write(b"ok")
+                self.wfile.write(reply)
 
         class S(http.server.ThreadingHTTPServer):
             daemon_threads = True
@@ -65,10 +66,10 @@ class Receiver:
     def url(self, path):
         return f"http://127.0.0.1:{self.port}{path}"
 
-    def route(self, path, secrets, script=(), default=204, headers=None):
+    def route(self, path, secrets, script=(), default=204, headers=None, body=b"ok"):
         with self.lock:
             self.routes[path] = {"secrets": list(secrets), "script": list(script), "default": default,
-                                 "headers": headers or {}}
+                                 "headers": headers or {}, "body": body}
 
     def add_secret(self, path, secret):
         with self.lock:

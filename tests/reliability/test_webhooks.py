@@ -1,6 +1,9 @@
 """atrium-webhooks under failure (issue 4): 2,000 events to one endpoint while the worker is
 SIGKILLed twice and Redis is restarted empty once. Every event arrives at least once with a valid
-signature, duplicates carry the same webhook-id, none is lost, and every delivery ends succeeded."""
+signature, duplicates carry the same webhook-id, none is lost, and every delivery ends succeeded.
+Also the worker's batches: deliveries of two tenants claimed together are each signed with their
+own endpoint's secret and carry their own sealed header, and stream entries a dead consumer read
+but never acked are taken back (XAUTOCLAIM), delivered once and acked."""
 import os
 import signal
 import subprocess
@@ -68,10 +71,10 @@ def q(sql, *args):
         return cur.fetchall()
 
 
-def owner_key():
+def owner_key(name="wh-rel"):
     env = dict(os.environ)
     env.update(APP_ENV)
-    p = subprocess.run([os.path.join(ROOT, "build", "atriumctl"), "tenant", "create", "--name", "wh-rel"],
+    p = subprocess.run([os.path.join(ROOT, "build", "atriumctl"), "tenant", "create", "--name", name],
                        env=env, capture_output=True, text=True, timeout=30, check=True)
     import json
     return json.loads(p.stdout)["api_key"]
@@ -127,3 +130,103 @@ def test_2000_events_survive_two_sigkills_and_an_empty_redis():
                        "AND d.id = j.id WHERE d.endpoint_id = %s AND j.state = 'succeeded'",
                        ep["id"])[0][0] == EVENTS, 60, "every delivery to be succeeded")
     rcv.close()
+
+
+def redis(*args):
+    p = subprocess.run(["redis-cli", "-s", ENV["ATRIUM_REDIS"], *args], capture_output=True, text=True,
+                       timeout=10, check=True)
+    return p.stdout
+
+
+def session(name):
+    s = requests.Session()
+    s.headers["Authorization"] = "Bearer " + owner_key(f"{name}-{os.getpid()}-{time.time_ns()}")
+    return s
+
+
+# Characters that would break an array literal if the batch insert quoted them wrongly.
+TRICKY = b'{"a": "b\\", "c": [1, 2]}, NULL, "\\"'
+
+
+def test_a_batch_of_two_tenants_signs_each_delivery_with_its_own_endpoints_secret():
+    start_stack()
+    rcv = Receiver()
+    base = ENV["ATRIUM_BASE_URL"]
+    eps = []          # (session, endpoint, path, header value)
+    for t in ("wh-batch-a", "wh-batch-b"):
+        s = session(t)
+        for k in range(2):
+            path, token = f"/{t}/{k}", f"tok-{t}-{k}"
+            r = s.post(base + "/v1/webhooks/endpoints",
+                       json={"url": rcv.url(path), "headers": {"X-Api-Key": token}})
+            assert r.status_code == 201, r.text
+            ep = r.json()
+            secrets = [ep["secret"]]
+            if k == 1:            # rotated: signed with the new and the old key
+                r = s.post(f"{base}/v1/webhooks/endpoints/{ep['id']}/rotate-secret")
+                assert r.status_code == 200, r.text
+                secrets = [r.json()["secret"]]
+            rcv.route(path, secrets, default=200, body=TRICKY)
+            eps.append((s, ep, path, token, secrets))
+    kill(PIDFILE, signal.SIGTERM)          # everything queued before the worker reads any of it
+    sent = {}
+    for s, ep, path, _, _ in eps:
+        for _ in range(10):
+            r = s.post(f"{base}/v1/webhooks/endpoints/{ep['id']}/test")
+            assert r.status_code == 202, r.text
+            sent[r.json()["event_id"]] = path
+    start_stack()
+    try:
+        for s, ep, path, token, secrets in eps:
+            got = rcv.wait(path, 10, timeout=60)
+            assert {g["headers"]["webhook-id"] for g in got} == {e for e, p in sent.items() if p == path}
+            assert len(got) == 10, f"{path}: duplicates"
+            assert all(g["headers"]["x-api-key"] == token for g in got)
+            assert all(g["valid"] for g in got), f"{path}: a signature is not this endpoint's"
+            if len(secrets) == 1 and path.endswith("/1"):
+                assert all(len(g["headers"]["webhook-signature"].split(" ")) == 2 for g in got)
+        mine = "SELECT id FROM webhook_deliveries WHERE event_id = ANY(%s::uuid[])"
+        wait_for(lambda: q(f"SELECT count(*) FROM webhook_attempts WHERE delivery_id IN ({mine}) "
+                           "AND status_code = 200", list(sent))[0][0] == len(sent), 30, "every attempt row")
+        excerpts = q(f"SELECT DISTINCT response_excerpt FROM webhook_attempts WHERE delivery_id IN ({mine})",
+                     list(sent))
+        assert excerpts == [(TRICKY.decode(),)], excerpts
+        # Claimed in batches, and at least one claim statement held both tenants' deliveries.
+        starts = q("SELECT a.started_at, count(DISTINCT a.tenant_id) FROM job_attempts a "
+                   f"WHERE a.job_id IN ({mine}) GROUP BY a.started_at", list(sent))
+        assert len(starts) < len(sent), "deliveries were claimed one by one"
+        assert max(n for _, n in starts) == 2, "no batch held both tenants"
+    finally:
+        rcv.close()
+
+
+def test_entries_a_dead_consumer_never_acked_are_reclaimed_and_delivered_once():
+    start_stack()
+    rcv = Receiver()
+    base = ENV["ATRIUM_BASE_URL"]
+    s = session("wh-orphans")
+    r = s.post(base + "/v1/webhooks/endpoints", json={"url": rcv.url("/orphans")})
+    assert r.status_code == 201, r.text
+    ep = r.json()
+    rcv.route("/orphans", [ep["secret"]])
+    kill(PIDFILE, signal.SIGTERM)
+    events = [s.post(f"{base}/v1/webhooks/endpoints/{ep['id']}/test").json()["event_id"] for _ in range(5)]
+    # A consumer reads the five announcements and dies before acking them (a SIGKILLed worker).
+    out = redis("XREADGROUP", "GROUP", "webhooks", "ghost", "COUNT", "100", "STREAMS", "atrium:q:webhooks", ">")
+    assert out.split().count("job") == 5, out
+    assert redis("XPENDING", "atrium:q:webhooks", "webhooks", "-", "+", "100", "ghost").strip() != ""
+    start_stack()
+    try:
+        got = rcv.wait("/orphans", 5, timeout=60)
+        wait_for(lambda: redis("XPENDING", "atrium:q:webhooks", "webhooks", "-", "+", "100",
+                               "ghost").strip() == "", 60, "the dead consumer's entries to be reclaimed")
+        wait_for(lambda: redis("XPENDING", "atrium:q:webhooks", "webhooks").split()[0] == "0", 60,
+                 "every entry to be acked")
+        wait_for(lambda: q("SELECT count(*) FROM jobs j JOIN webhook_deliveries d ON d.tenant_id = j.tenant_id "
+                           "AND d.id = j.id WHERE d.endpoint_id = %s AND j.state = 'succeeded'",
+                           ep["id"])[0][0] == 5, 60, "the deliveries to succeed")
+        got = rcv.for_path("/orphans")
+        assert sorted(g["headers"]["webhook-id"] for g in got) == sorted(events), "lost or duplicated"
+        assert all(g["valid"] for g in got)
+    finally:
+        rcv.close()
