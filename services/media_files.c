@@ -1,6 +1,7 @@
 /* media_files: signed download URLs of ready assets, the content they lead to, and deletion */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "buf.h"
 #include "media_files.h"
@@ -30,6 +31,17 @@ static const char *content_path(arena_t *a, const char *asset_id)
 #define VARIANT_SQL \
 	"(SELECT v->>'mime' FROM jsonb_array_elements(coalesce(r.variants, '[]')) v" \
 	" WHERE v->>'name' = $3 LIMIT 1)"
+
+/* The API's timestamp form (as created_at): ISO 8601 in UTC. */
+static const char *iso_utc(arena_t *a, time_t t)
+{
+	struct tm tm;
+	char *out = arena_alloc(a, 32);
+
+	gmtime_r(&t, &tm);
+	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return out;
+}
 
 err_t media_download_url(db_t *db, arena_t *a, const struct config *c,
 			 const unsigned char key[MEDIA_URL_KEY_LEN], const char *tenant_id,
@@ -65,7 +77,7 @@ err_t media_download_url(db_t *db, arena_t *a, const struct config *c,
 		"%s%s?variant=%s&exp=%lld&sig=%s", c->public_url, content_path(a, asset_id), variant,
 		(long long)exp, sig)));
 	json_object_object_add(*out, "variant", json_object_new_string(variant));
-	json_object_object_add(*out, "expires_at", json_object_new_int64((int64_t)exp));
+	json_object_object_add(*out, "expires_at", json_object_new_string(iso_utc(a, exp)));
 	return ERR_OK;
 }
 

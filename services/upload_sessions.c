@@ -100,7 +100,8 @@ err_t upload_session_create(db_t *db, arena_t *a, const struct config *c, const 
 		 "  RETURNING *)"
 		 " SELECT s.flow_version, extract(epoch from s.expires_at)::bigint,"
 		 " json_build_object('id', s.id, 'flow_id', s.flow_id, 'flow_version', s.flow_version,"
-		 "  'expires_at', s.expires_at, 'upload_url', '/v1/public/uploads',"
+		 "  'expires_at', to_char(s.expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+		 "  'upload_url', '/v1/public/uploads',"
 		 "  'limits', json_build_object('max_files', s.max_files,"
 		 "  'max_total_bytes', s.max_total_bytes, 'fields', " FILE_FIELDS_SQL "))"
 		 " FROM s JOIN v ON true",

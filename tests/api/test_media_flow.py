@@ -4,6 +4,7 @@ is served by nginx from storage (X-Accel-Redirect) with nosniff, a sandboxing CS
 disposition; tampered or expired URLs are 403, other tenants get 404, unready assets 409, DELETE
 removes the bytes, and the janitor removes expired unfinished uploads."""
 import base64
+import datetime
 import os
 import struct
 import time
@@ -98,6 +99,11 @@ def jpeg_size(data):
     raise AssertionError("no SOF marker")
 
 
+def iso_epoch(s):
+    """An API timestamp ("2026-11-26T02:19:53Z") as seconds since the epoch."""
+    return datetime.datetime.strptime(s, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc).timestamp()
+
+
 def quota(tenant, charge=0):
     """The tenant's storage_quotas.used_bytes (after adding charge; the row is created when
     missing). Uploads charge their length themselves (sql/007_upload_accounting)."""
@@ -161,7 +167,7 @@ def test_download_serves_the_stored_variants(jpeg):
     variants = {v["name"]: v for v in result(t, asset)[3]}
     for name in ("original", "preview", "thumb"):
         u = download_url(t.owner, asset, {"variant": name} if name != "original" else None)
-        assert u["variant"] == name and u["expires_at"] > time.time()
+        assert u["variant"] == name and iso_epoch(u["expires_at"]) > time.time()
         parsed = urllib.parse.urlsplit(u["url"])
         assert parsed.path == f"/v1/media/{asset}/content"
         r = fetch(u["url"])
@@ -213,7 +219,9 @@ def test_tampered_urls_are_403(jpeg):
 def test_expired_url_is_403(jpeg):
     t, asset, _, _, _ = jpeg
     u = download_url(t.owner, asset, {"expires_in": 1})
-    while time.time() <= u["expires_at"] + 1:
+    exp = int(urllib.parse.parse_qs(urllib.parse.urlsplit(u["url"]).query)["exp"][0])
+    assert iso_epoch(u["expires_at"]) == exp, u          # what the client is told is what is signed
+    while time.time() <= exp + 1:
         time.sleep(0.2)
     p = assert_problem(fetch(u["url"]), 403)
     assert "expired" in p["detail"]

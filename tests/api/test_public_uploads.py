@@ -11,6 +11,7 @@ import glob
 import hashlib
 import hmac
 import os
+import re
 import socket
 import threading
 import time
@@ -123,7 +124,8 @@ def test_session_returns_token_expiry_and_limits(tenant):
     fid = published_flow(tenant)
     s = start_session(Client(source="127.0.0.10"), fid)
     assert s["flow_id"] == fid and s["flow_version"] == 1 and s["upload_url"] == "/v1/public/uploads"
-    assert s["token"] and s["expires_at"] and uuid.UUID(s["id"])
+    assert s["token"] and uuid.UUID(s["id"])
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", s["expires_at"]), s["expires_at"]   # ISO 8601, UTC
     lim = s["limits"]
     assert lim["max_files"] == 3 and lim["max_total_bytes"] == 1000000
     fields = {f["key"]: f for f in lim["fields"]}
