@@ -130,13 +130,13 @@ run_pytest() {
 	out="$OUT/$name-pytest.out"
 	/usr/bin/python3 -m pytest -q -p no:cacheprovider -rfE "$dir" >"$out" 2>&1
 	rc=$?
-	summary=$(grep -E '^=*.*[0-9]+ (passed|failed|error|errors|skipped)|no tests ran' "$out" | tail -n 1)
+	summary=$(grep -aE '^=*.*[0-9]+ (passed|failed|error|errors|skipped)|no tests ran' "$out" | tail -n 1)   # -a: a failure may print binary bodies
 	p=$(grep -oE '[0-9]+ passed' <<<"$summary" | grep -oE '[0-9]+')
 	f=$(grep -oE '[0-9]+ failed' <<<"$summary" | grep -oE '[0-9]+')
 	e=$(grep -oE '[0-9]+ errors?' <<<"$summary" | grep -oE '[0-9]+')
 	s=$(grep -oE '[0-9]+ skipped' <<<"$summary" | grep -oE '[0-9]+')
 	if [ "$rc" -ne 0 ]; then
-		tail -n 60 "$out"
+		tail -n 60 "$out" | cat -v | cut -c1-400     # binary bodies stay readable
 	fi
 	if [ -z "$summary" ] || { [ "$rc" -ne 0 ] && [ $(( ${f:-0} + ${e:-0} )) -eq 0 ]; }; then
 		broken "$name" "pytest exited $rc without a test failure (collection or usage error)"

@@ -112,7 +112,8 @@ def pg(user="atrium_app"):
 
 def assert_problem(r, status, field=None):
     """The response is an RFC 9457 problem with this status (and names field, when given)."""
-    assert r.status_code == status, f"{r.status_code} != {status}: {r.text}"
+    assert r.status_code == status, \
+        f"{r.status_code} != {status}: {r.headers.get('Content-Type')} {r.content[:300]!r}"
     assert r.headers["Content-Type"].startswith("application/problem+json"), r.headers
     p = r.json()
     assert p["status"] == status and p["type"].startswith("https://") and p["title"], p
