@@ -249,8 +249,12 @@
         countdown(this.el.status, 'Too busy right now.', wait, () => this.resume());
         return;
       }
+      if (status === 401) {
+        // the session ended (expired, or its key rotated): the next page load starts a new one
+        try { localStorage.removeItem(SESSION_KEY + this.session.flow_id); } catch (e) { /* none */ }
+      }
       this.setStatus('');
-      this.setError(text);
+      this.setError(status === 401 ? text + ' Reload the page to start again.' : text);
       this.el.resume.hidden = true;
     }
 
