@@ -128,6 +128,13 @@ function gate(page, heldAt, dropAt) {
   }).then(() => ({ held: heldP, release }));
 }
 
+// p, or an error naming what did not happen within ms (a missing request must not hang the test).
+async function within(p, ms, what) {
+  let t;
+  const late = new Promise((resolve, reject) => { t = setTimeout(() => reject(new Error(what)), ms); });
+  try { return await Promise.race([p, late]); } finally { clearTimeout(t); }
+}
+
 async function run(page) {
   await page.goto(opts.url);
   await waitReady(page);
@@ -139,7 +146,7 @@ async function run(page) {
   }
   const g = await gate(page, opts.chunk, opts.mode === 'interrupt' ? 2 * opts.chunk : -1);
   await choose(page);
-  await g.held;
+  await within(g.held, 60000, `the page sent no PATCH at offset ${opts.chunk} within 60 s`);
   if (opts.mode === 'interrupt') {
     // Pause while the second chunk is in flight, check the page says so, then Resume
     await fieldset(page).locator('.field-pause').click();
