@@ -608,6 +608,24 @@ ensure_tenant() {
 	say "created tenant $TENANT"
 }
 
+# The upload page's URL for the first published flow of the profile's tenant that has a file
+# field (web/upload.html?flow=ID), or how to get one; for the banner of `make run`.
+upload_page_hint() {
+	local id
+	id=$(curl -s --max-time 5 -H "Authorization: Bearer $(cat "$DIR/owner-api-key")" \
+		"http://127.0.0.1:$HTTP_PORT/v1/flows?limit=100" | /usr/bin/python3 -c '
+import json, sys
+for f in json.load(sys.stdin).get("items", []):
+    if f.get("status") == "published" and any(x.get("type") == "file"
+            for st in f.get("steps") or [] for x in st.get("fields") or []):
+        print(f["id"]); break' 2>/dev/null) || id=
+	if [ -n "$id" ]; then
+		echo "upload page (flow $id): http://127.0.0.1:$HTTP_PORT/upload.html?flow=$id"
+	else
+		echo "upload page: publish a flow with a file field, then open /upload.html?flow=ID (README, \"Upload page\")"
+	fi
+}
+
 # --- commands ---------------------------------------------------------------------------------
 
 cmd_start() {
@@ -637,6 +655,7 @@ cmd_start() {
 			  http://127.0.0.1:$HTTP_PORT/      https://127.0.0.1:$HTTPS_PORT/  (CA: .run/tls/cert.pem)
 			  owner API key (tenant "$TENANT", in .run/owner-api-key): $(cat "$DIR/owner-api-key")
 			  curl -H "Authorization: Bearer \$(cat .run/owner-api-key)" http://127.0.0.1:$HTTP_PORT/v1/me
+			  $(upload_page_hint)
 			Logs in .run/log/ and .run/nginx/logs/; stop with: make stop
 		EOF
 	fi

@@ -10,7 +10,7 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 STACK=scripts/stack.sh
-ALL_SUITES="unit asan api reliability stack systemd nginx fuzz"
+ALL_SUITES="unit asan api browser reliability stack systemd nginx fuzz"
 SUITES=${SUITES:-$ALL_SUITES}
 
 TOTAL_PASS=0
@@ -146,6 +146,21 @@ run_pytest() {
 }
 
 suite_api() { run_pytest api tests/api; }
+
+# browser: web/ pages in the system Chromium through playwright-core (tests/browser drives it with
+# node from pytest). Without Chromium, node or playwright-core nothing can run: SKIPPED, loudly.
+suite_browser() {
+	local chromium=${CHROMIUM:-/usr/bin/chromium}
+	if [ ! -x "$chromium" ]; then
+		skipped browser "$chromium is missing (scripts/deps.sh installs chromium): the upload page is NOT tested"
+		return
+	fi
+	if ! command -v node >/dev/null || [ ! -d node_modules/playwright-core ]; then
+		skipped browser "node or node_modules/playwright-core is missing (npm ci): the upload page is NOT tested"
+		return
+	fi
+	run_pytest browser tests/browser
+}
 suite_reliability() { run_pytest reliability tests/reliability; }
 suite_stack() { run_pytest stack tests/stack; }
 
@@ -199,7 +214,8 @@ nginx_prod_check() {
 	cp nginx/snippets/*.conf "$t/conf/snippets/atrium/"
 	cp "$STACK_DIR/tls/cert.pem" "$STACK_DIR/tls/key.pem" "$t/tls/"
 	sed -e "s#/etc/atrium/tls/#$t/tls/#g" -e "s#/run/atrium/#$t/run/#g" \
-		-e "s#/usr/share/atrium/web#$ROOT/web#g" -e "s#/var/log/nginx/#$t/logs/#g" \
+		-e "s#/usr/share/atrium/web#$ROOT/web#g" -e "s#/usr/share/atrium/node_modules#$ROOT/node_modules#g" \
+		-e "s#/var/log/nginx/#$t/logs/#g" \
 		-e "s#/run/nginx.pid#$t/logs/nginx.pid#g" -e "s#/var/lib/nginx/#$t/tmp/#g" \
 		nginx/production.conf >"$t/conf/nginx.conf"
 	nginx -t -q -p "$t/" -c conf/nginx.conf -e logs/error.log 2>&1
@@ -264,7 +280,7 @@ main() {
 	for s in $SUITES; do
 		case " $ALL_SUITES " in *" $s "*) ;; *) echo "unknown suite $s (have: $ALL_SUITES)"; exit 2 ;; esac
 		case "$s" in
-		api|reliability|stack|nginx)
+		api|browser|reliability|stack|nginx)
 			if [ "$started" -eq 0 ]; then
 				start_stack
 				started=1
