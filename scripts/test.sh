@@ -190,6 +190,19 @@ suite_systemd() {
 			printf -- '--- systemd-analyze verify %s:\n%s\n' "$u" "$out"
 		fi
 	done
+	# every binary the stack runs has a unit that runs it, and atrium.target wants that unit
+	for exe in build/atrium-*; do
+		[ -x "$exe" ] || continue
+		n=$((n + 1))
+		u=systemd/${exe##*/}.service
+		if grep -q "^ExecStart=-\{0,1\}/usr/local/bin/${exe##*/}\b" "$u" 2>/dev/null &&
+			grep -q "^Wants=.*\b${exe##*/}\.service\b" systemd/atrium.target; then
+			pass=$((pass + 1))
+		else
+			fail=$((fail + 1))
+			printf -- '--- %s has no unit %s running it, or atrium.target does not want it\n' "$exe" "$u"
+		fi
+	done
 	for u in systemd/tmpfiles.d/*.conf; do
 		[ -f "$u" ] || continue
 		n=$((n + 1))
