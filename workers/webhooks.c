@@ -3,8 +3,9 @@
  * blocking while transfers run (DESIGN §7). The per-endpoint cap is applied when claiming, not
  * after: a delivery whose endpoint has no room stays pending (its stream entry unacked, its ref
  * kept here with its endpoint learnt), so one slow endpoint holds at most its cap of slots and
- * leases, and the other endpoints' deliveries pass its backlog. Each delivery is a job: claimed, prepared and signed,
- * sent, then its attempt recorded and the job completed or failed, as lib/worker.c does — but in
+ * leases, and the other endpoints' deliveries pass its backlog. Each delivery is a job: claimed,
+ * prepared and signed, sent, then its attempt recorded and the job completed or failed, as
+ * lib/worker.c does — but in
  * batches: one statement claims every delivery that fits, one transaction per tenant prepares
  * them (each secret opened once per batch), one per tenant records the successes, one XACK
  * acknowledges them. The database round trips, not the HTTP, set the pace. */
@@ -331,7 +332,8 @@ static void push(struct wh *w, const struct ref *r);
 
 /* --- starting ------------------------------------------------------------------------------- */
 
-/* Adds the prepared slot's transfer unless its endpoint is at its cap (then it stays parked). */
+/* Adds the prepared slot's transfer. The claim already kept each endpoint within its cap; the
+ * check stays as a safety net (a slot over it would wait here, parked, until one finishes). */
 static void launch(struct wh *w, struct slot *sl)
 {
 	if (endpoint_inflight(w, sl->s.endpoint_id) >= (size_t)w->cfg.webhook_per_endpoint)
@@ -458,10 +460,11 @@ static size_t pick(struct wh *w, struct ref *out, size_t room)
 			if (taken[i] || dup || full(w, r->endpoint, r->eph))
 				continue;
 			memcpy(seen[nseen++], r->job.tenant_id, UUID_STRLEN);
-			if (r->endpoint[0] != '\0')
-				load_add(&w->load, r->endpoint, r->eph);
 			taken[i] = true;
-			out[n++] = *r;
+			out[n] = *r;          /* the load keeps a pointer: to the copy, pending moves */
+			if (r->endpoint[0] != '\0')
+				load_add(&w->load, out[n].endpoint, r->eph);
+			n++;
 			progress = true;
 		}
 	}
