@@ -6,7 +6,9 @@
 # delivery has succeeded; the round's rate is N over the time PostgreSQL saw between the first
 # claim and the last completion (the wall time, which adds the worker's start, is printed too).
 # A curl baseline is measured before every round, so each ratio compares figures taken together.
-#   BENCH_EVENTS (6000), BENCH_ROUNDS (1), BENCH_PROFILE=1 (pg_stat_statements: where the
+#   BENCH_EVENTS (6000), BENCH_ROUNDS (1), BENCH_ENDPOINTS (1: the events are spread over this
+#   many endpoints of the tenant, in turn; with ATRIUM_WEBHOOK_PER_ENDPOINT=4 and 16 endpoints the
+#   worker's claim has to apply the cap), BENCH_PROFILE=1 (pg_stat_statements: where the
 #   worker's database time goes, per delivery, over the last round),
 #   ATRIUM_HTTP_PORT (28280), ATRIUM_HTTPS_PORT (28643), ATRIUM_PG_PORT (54391)
 set -euo pipefail
@@ -15,6 +17,7 @@ cd "$ROOT"
 
 N=${BENCH_EVENTS:-6000}
 ROUNDS=${BENCH_ROUNDS:-1}
+ENDPOINTS=${BENCH_ENDPOINTS:-1}
 export ATRIUM_HTTP_PORT=${ATRIUM_HTTP_PORT:-28280}
 export ATRIUM_HTTPS_PORT=${ATRIUM_HTTPS_PORT:-28643}
 export ATRIUM_PG_PORT=${ATRIUM_PG_PORT:-54391}
@@ -29,7 +32,8 @@ teardown() {
 }
 trap teardown EXIT
 
-# One endpoint takes the whole worker here (production's per-endpoint cap is 4).
+# One endpoint takes the whole worker by default (production's per-endpoint cap is 4; BENCH_ENDPOINTS=16
+# with ATRIUM_WEBHOOK_PER_ENDPOINT=4 fills the 64 slots under that cap).
 export ATRIUM_WEBHOOK_PER_ENDPOINT=${ATRIUM_WEBHOOK_PER_ENDPOINT:-64}
 export ATRIUM_WEBHOOK_CONCURRENCY=${ATRIUM_WEBHOOK_CONCURRENCY:-64}
 mkdir -p "$STACK_DIR/nginx/conf/extra.d"
@@ -62,10 +66,15 @@ curl_rate() {
 	rate "$N" "$t0" "$t1"
 }
 
-EP=$(curl -sf -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \
-	-d "{\"url\":\"$BASE/bench/hook\"}" "$BASE/v1/webhooks/endpoints" |
-	/usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-for _ in $(seq "$N"); do printf 'url = "%s/v1/webhooks/endpoints/%s/test"\noutput = "/dev/null"\n' "$BASE" "$EP"; done >"$STACK_DIR/emit.cfg"
+EPS=()
+for _ in $(seq "$ENDPOINTS"); do
+	EPS+=("$(curl -sf -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \
+		-d "{\"url\":\"$BASE/bench/hook\"}" "$BASE/v1/webhooks/endpoints" |
+		/usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')")
+done
+for i in $(seq 0 $((N - 1))); do
+	printf 'url = "%s/v1/webhooks/endpoints/%s/test"\noutput = "/dev/null"\n' "$BASE" "${EPS[$((i % ENDPOINTS))]}"
+done >"$STACK_DIR/emit.cfg"
 
 # One round: the worker stopped, N deliveries queued, then timed while the worker drains them.
 # Prints "<deliveries> <rate from PostgreSQL's timestamps> <wall rate>".
@@ -92,8 +101,8 @@ drain_round() {
 	printf ' %s\n' "$(rate "$queued" "$t0" "$t1")"
 }
 
-echo "webhooks bench: $N deliveries per round, $ROUNDS round(s), one endpoint," \
-	"$ATRIUM_WEBHOOK_CONCURRENCY in flight"
+echo "webhooks bench: $N deliveries per round, $ROUNDS round(s), $ENDPOINTS endpoint(s)" \
+	"($ATRIUM_WEBHOOK_PER_ENDPOINT in flight each), $ATRIUM_WEBHOOK_CONCURRENCY in flight"
 for r in $(seq "$ROUNDS"); do
 	c=$(curl_rate)
 	read -r n wh wall <<<"$(drain_round)"

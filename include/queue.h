@@ -71,6 +71,7 @@ struct job {
 	int attempt;             /* this attempt's number, 1-based */
 	int max_attempts;
 	bool manual;             /* this attempt follows a manual retry */
+	const char *group;       /* queue_claim_many with a limit: the job's group, or NULL */
 };
 
 /* Claims job (tenant_id, id) for worker `who` with a lease of lease_ms, in autocommit:
@@ -101,14 +102,30 @@ struct job_ref {
 	char id[UUID_STRLEN];
 };
 
+/* Fairness for queue_claim_many: jobs are grouped by the text of their payload member `key`
+ * (webhooks: "endpoint_id"); at most `room` jobs of one group are claimed by the statement, less
+ * busy[i] for the group named groups[i] (the caller's jobs of that group still in hand). */
+struct queue_claim_limit {
+	const char *key;
+	int room;
+	const char *const *groups;
+	const int *busy;
+	size_t ngroups;
+};
+
 /* queue_claim for a batch, in one autocommit statement: claims those of refs[0..n) that belong
  * to queue and are claimable, opening their attempt rows (and closing a lost attempt's). out
- * (room for n) receives the claimed jobs in no particular order, strings in the arena; the
- * caller matches them to its refs by id and drops the rest (done, not due, held elsewhere, or
- * locked by another transaction at that instant: its holder finishes it, or the sweeper
- * announces it again). Duplicate refs are claimed once. */
+ * (room for n) receives the claimed jobs in no particular order, strings in the arena, each
+ * with its group when lim is given; the caller matches them to its refs by id and drops the
+ * rest (done, not due, held elsewhere, or locked by another transaction at that instant: its
+ * holder finishes it, or the sweeper announces it again) — except the deferred ones: with lim,
+ * a claimable job whose group has no room is left pending, and deferred[i] (room for n) gets
+ * its group for refs[i] (NULL otherwise), so the caller keeps that ref and tries it again when
+ * the group has room. Refs earlier in refs win their group's room. Duplicate refs are claimed
+ * once. */
 err_t queue_claim_many(db_t *db, arena_t *a, const char *queue, const struct job_ref *refs, size_t n,
-		       const char *who, int lease_ms, struct job *out, size_t *nclaimed) MUSTCHECK;
+		       const char *who, int lease_ms, const struct queue_claim_limit *lim, struct job *out,
+		       size_t *nclaimed, const char **deferred) MUSTCHECK;
 
 /* queue_complete for a batch in the caller's transaction: jobs[0..n) succeeded, in one statement. */
 err_t queue_complete_many(db_t *db, arena_t *a, const struct job *const *jobs, size_t n,

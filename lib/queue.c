@@ -309,6 +309,7 @@ err_t queue_claim(db_t *db, arena_t *a, const char *tenant_id, const char *id, c
 	out->attempt = (int)db_int(r, 0, 5);
 	out->max_attempts = (int)db_int(r, 0, 6);
 	out->manual = strcmp(db_val(r, 0, 7), "manual") == 0;
+	out->group = NULL;
 	*claimed = true;
 	return ERR_OK;
 }
@@ -323,61 +324,108 @@ static void job_from_row(const PGresult *r, int i, struct job *out)
 	out->attempt = (int)db_int(r, i, 5);
 	out->max_attempts = (int)db_int(r, i, 6);
 	out->manual = strcmp(db_val(r, i, 7), "manual") == 0;
+	out->group = db_val(r, i, 8);
+}
+
+/* One primary-key lookup per ref, whatever the backlog and the statistics: the locking subquery
+ * cannot be flattened, so the planner cannot turn it into a scan of every due job of the queue
+ * (which a plain join on the arrays did). SKIP LOCKED: a row locked by another transaction is
+ * being claimed, swept or finished there; skipping it (rather than waiting) keeps two batch
+ * claims from deadlocking. Then the limit: the claimable jobs are numbered within their group in
+ * the order of the refs, and those past their group's room ($7 less its busy count) are not
+ * claimed but returned with their ref's ordinal (1-based; 0 marks a claimed row), their row locks
+ * gone at the statement's end. */
+static const char claim_many_sql[] =
+	"WITH cand AS ("
+	"  SELECT j.tenant_id, j.id, j.grp, r.ord"
+	"  FROM unnest($1::uuid[], $2::uuid[]) WITH ORDINALITY AS r(tenant_id, id, ord)"
+	"  CROSS JOIN LATERAL ("
+	"   SELECT tenant_id, id, payload ->> $6::text AS grp FROM jobs"
+	"   WHERE tenant_id = r.tenant_id AND id = r.id AND queue = $3"
+	"    AND ((state = 'pending' AND run_at <= now())"
+	"     OR (state = 'running' AND lease_until < now() AND attempts < max_attempts))"
+	"   FOR NO KEY UPDATE SKIP LOCKED) j),"
+	" uniq AS (SELECT DISTINCT ON (tenant_id, id) * FROM cand ORDER BY tenant_id, id, ord),"
+	" ranked AS ("
+	"  SELECT u.tenant_id, u.id, u.grp, u.ord,"
+	"   row_number() OVER (PARTITION BY u.grp ORDER BY u.ord) AS k, $7::int - coalesce(b.busy, 0) AS room"
+	"  FROM uniq u LEFT JOIN unnest($8::text[], $9::int[]) AS b(grp, busy) ON b.grp = u.grp),"
+	" c AS ("
+	"  UPDATE jobs j SET state = 'running', attempts = j.attempts + 1, locked_by = $4,"
+	"   lease_until = now() + make_interval(secs => $5::int / 1000.0), updated_at = now()"
+	"  FROM ranked WHERE j.tenant_id = ranked.tenant_id AND j.id = ranked.id AND ranked.k <= ranked.room"
+	"  RETURNING j.tenant_id, j.id, j.queue, j.kind, j.payload::text AS payload, j.attempts,"
+	"   j.max_attempts, j.trigger, ranked.grp),"
+	" lost AS ("
+	"  UPDATE job_attempts t SET finished_at = now(), outcome = 'lost',"
+	"   error = 'lease expired (worker died or job outlived its lease)'"
+	"  FROM c WHERE t.tenant_id = c.tenant_id AND t.job_id = c.id AND t.n < c.attempts"
+	"   AND t.outcome IS NULL),"
+	" ins AS ("
+	"  INSERT INTO job_attempts (tenant_id, job_id, n, trigger, worker)"
+	"  SELECT tenant_id, id, attempts, trigger, $4 FROM c)"
+	" SELECT tenant_id, id, queue, kind, payload, attempts, max_attempts, trigger, grp, 0::bigint FROM c"
+	" UNION ALL"
+	" SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, grp, ord FROM ranked WHERE k > room";
+
+/* The limit's groups and busy counts as array literals; no limit is one group with all the room. */
+static void limit_params(arena_t *a, const struct queue_claim_limit *lim, const char **key,
+			 const char **room, const char **groups, const char **busy)
+{
+	const char **b;
+
+	*key = NULL;
+	*room = "2147483647";
+	*groups = *busy = "{}";
+	if (lim == NULL)
+		return;
+	b = arena_alloc(a, sizeof(char *) * (lim->ngroups + 1));
+	for (size_t i = 0; i < lim->ngroups; i++)
+		b[i] = arena_printf(a, "%d", lim->busy[i]);
+	*key = lim->key;
+	*room = arena_printf(a, "%d", lim->room);
+	*groups = db_array(a, (const char *const *)lim->groups, lim->ngroups);
+	*busy = db_array(a, b, lim->ngroups);
 }
 
 err_t queue_claim_many(db_t *db, arena_t *a, const char *queue, const struct job_ref *refs, size_t n,
-		       const char *who, int lease_ms, struct job *out, size_t *nclaimed)
+		       const char *who, int lease_ms, const struct queue_claim_limit *lim, struct job *out,
+		       size_t *nclaimed, const char **deferred)
 {
 	const char **tenants = arena_alloc(a, sizeof(char *) * (n + 1));
 	const char **ids = arena_alloc(a, sizeof(char *) * (n + 1));
+	size_t *at = arena_alloc(a, sizeof(size_t) * (n + 1));     /* the ref of array element k */
+	const char *key, *room, *groups, *busy;
 	size_t m = 0;
 	PGresult *r;
 	err_t e;
 
 	*nclaimed = 0;
 	for (size_t i = 0; i < n; i++) {
+		if (deferred != NULL)
+			deferred[i] = NULL;
 		if (!crypto_uuid_valid(refs[i].tenant_id) || !crypto_uuid_valid(refs[i].id))
 			continue;   /* a malformed stream entry: nothing to claim */
 		tenants[m] = refs[i].tenant_id;
+		at[m] = i;
 		ids[m++] = refs[i].id;
 	}
 	if (m == 0)
 		return ERR_OK;
-	/* One primary-key lookup per ref, whatever the backlog and the statistics: the locking
-	 * subquery cannot be flattened, so the planner cannot turn it into a scan of every due job
-	 * of the queue (which a plain join on the arrays did). SKIP LOCKED: a row locked by
-	 * another transaction is being claimed, swept or finished there; skipping it (rather than
-	 * waiting) keeps two batch claims from deadlocking. */
-	e = db_qp(db, a, &r, "queue_claim_many",
-		 "WITH cand AS ("
-		 "  SELECT j.tenant_id, j.id FROM unnest($1::uuid[], $2::uuid[]) AS r(tenant_id, id)"
-		 "  CROSS JOIN LATERAL ("
-		 "   SELECT tenant_id, id FROM jobs"
-		 "   WHERE tenant_id = r.tenant_id AND id = r.id AND queue = $3"
-		 "    AND ((state = 'pending' AND run_at <= now())"
-		 "     OR (state = 'running' AND lease_until < now() AND attempts < max_attempts))"
-		 "   FOR NO KEY UPDATE SKIP LOCKED) j),"
-		 " c AS ("
-		 "  UPDATE jobs j SET state = 'running', attempts = j.attempts + 1, locked_by = $4,"
-		 "   lease_until = now() + make_interval(secs => $5::int / 1000.0), updated_at = now()"
-		 "  FROM cand WHERE j.tenant_id = cand.tenant_id AND j.id = cand.id"
-		 "  RETURNING j.tenant_id, j.id, j.queue, j.kind, j.payload::text AS payload, j.attempts,"
-		 "   j.max_attempts, j.trigger),"
-		 " lost AS ("
-		 "  UPDATE job_attempts t SET finished_at = now(), outcome = 'lost',"
-		 "   error = 'lease expired (worker died or job outlived its lease)'"
-		 "  FROM c WHERE t.tenant_id = c.tenant_id AND t.job_id = c.id AND t.n < c.attempts"
-		 "   AND t.outcome IS NULL),"
-		 " ins AS ("
-		 "  INSERT INTO job_attempts (tenant_id, job_id, n, trigger, worker)"
-		 "  SELECT tenant_id, id, attempts, trigger, $4 FROM c)"
-		 " SELECT tenant_id, id, queue, kind, payload, attempts, max_attempts, trigger FROM c",
-		 db_array(a, tenants, m), db_array(a, ids, m), queue, who,
-		 arena_printf(a, "%d", lease_ms));
+	limit_params(a, lim, &key, &room, &groups, &busy);
+	e = db_qp(db, a, &r, "queue_claim_many", claim_many_sql, db_array(a, tenants, m), db_array(a, ids, m),
+		  queue, who, arena_printf(a, "%d", lease_ms), key, room, groups, busy);
 	if (e != ERR_OK)
 		return e;
-	for (int i = 0; i < PQntuples(r) && (size_t)i < n; i++)
-		job_from_row(r, i, &out[(*nclaimed)++]);
+	for (int i = 0; i < PQntuples(r); i++) {
+		long long ord = db_int(r, i, 9);
+		const char *g = db_val(r, i, 8);
+
+		if (ord == 0 && *nclaimed < n)
+			job_from_row(r, i, &out[(*nclaimed)++]);
+		else if (ord >= 1 && (size_t)ord <= m && deferred != NULL)
+			deferred[at[ord - 1]] = g != NULL ? g : "";
+	}
 	return ERR_OK;
 }
 

@@ -1,7 +1,11 @@
 /* atrium-webhooks: delivers the webhooks queue with libcurl multi — many transfers in flight, at
  * most ATRIUM_WEBHOOK_PER_ENDPOINT per endpoint, tenants started round-robin, Redis read without
- * blocking while transfers run (DESIGN §7). Each delivery is a job: claimed, prepared and signed,
- * sent, then its attempt recorded and the job completed or failed, as lib/worker.c does — but in
+ * blocking while transfers run (DESIGN §7). The per-endpoint cap is applied when claiming, not
+ * after: a delivery whose endpoint has no room stays pending (its stream entry unacked, its ref
+ * kept here with its endpoint learnt), so one slow endpoint holds at most its cap of slots and
+ * leases, and the other endpoints' deliveries pass its backlog. Each delivery is a job: claimed,
+ * prepared and signed, sent, then its attempt recorded and the job completed or failed, as
+ * lib/worker.c does — but in
  * batches: one statement claims every delivery that fits, one transaction per tenant prepares
  * them (each secret opened once per batch), one per tenant records the successes, one XACK
  * acknowledges them. The database round trips, not the HTTP, set the pace. */
@@ -21,10 +25,23 @@
 #define SWEEP_BATCH 200
 #define ACK_MAX 256              /* entry ids per XACK */
 #define ROUND_TENANTS 64         /* tenants started per round-robin pass */
+#define EP_MAX 40                /* an endpoint id (a UUID) as the claim returns it */
 
 struct ref {
 	struct job_ref job;
 	char entry[48];          /* stream entry id to ack, "" when it came from the sweeper */
+	char endpoint[EP_MAX];   /* learnt when a claim deferred it for want of room; "" unknown */
+	uint32_t eph;            /* hash of endpoint: compared before the string */
+	bool blocked;            /* this turn: its endpoint has no room */
+};
+
+/* Deliveries in hand per endpoint this turn: the slots' (claimed, being prepared or in flight),
+ * then those picked for the claim. */
+struct load {
+	const char **ep;
+	uint32_t *h;
+	int *n;
+	size_t len, cap;
 };
 
 struct slot {
@@ -35,6 +52,8 @@ struct slot {
 	struct http_xfer *x;
 	struct http_response rs;
 	char entry[48];
+	char endpoint[EP_MAX];   /* the claim's group: the job's payload endpoint_id */
+	uint32_t eph;
 };
 
 struct wh {
@@ -47,7 +66,8 @@ struct wh {
 	char consumer[128];
 	char key[64];
 	struct ref pending[PENDING_MAX];
-	size_t npending;
+	size_t npending, nblocked;    /* nblocked: pending refs whose endpoint is full (this turn) */
+	struct load load;             /* this turn's, in the loop arena */
 	struct slot slots[MAX_SLOTS];
 	size_t nslots;           /* slots in use never sit past webhook_concurrency: scan only those */
 	size_t used, inflight;
@@ -108,6 +128,76 @@ static size_t endpoint_inflight(const struct wh *w, const char *endpoint_id)
 		if (w->slots[i].used && w->slots[i].x != NULL && strcmp(w->slots[i].s.endpoint_id, endpoint_id) == 0)
 			n++;
 	return n;
+}
+
+/* FNV-1a: lets the per-turn endpoint lookups compare integers first. */
+static uint32_t ep_hash(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (uint8_t)*s) * 16777619u;
+	return h;
+}
+
+static void set_endpoint(char dst[EP_MAX], uint32_t *h, const char *ep)
+{
+	snprintf(dst, EP_MAX, "%s", ep != NULL ? ep : "");
+	*h = ep_hash(dst);
+}
+
+/* The count of endpoint ep (hash h) in l, or NULL when it holds none. */
+static int *load_of(const struct load *l, const char *ep, uint32_t h)
+{
+	for (size_t i = 0; i < l->len; i++)
+		if (l->h[i] == h && strcmp(l->ep[i], ep) == 0)
+			return &l->n[i];
+	return NULL;
+}
+
+static void load_add(struct load *l, const char *ep, uint32_t h)
+{
+	int *n = load_of(l, ep, h);
+
+	if (n != NULL)
+		(*n)++;
+	else if (l->len < l->cap) {
+		l->ep[l->len] = ep;
+		l->h[l->len] = h;
+		l->n[l->len++] = 1;
+	}
+}
+
+/* True when endpoint ep is known and has no room left this turn. */
+static bool full(const struct wh *w, const char *ep, uint32_t h)
+{
+	const int *n;
+
+	if (ep[0] == '\0')
+		return false;     /* unknown: the claim decides */
+	n = load_of(&w->load, ep, h);
+	return n != NULL && *n >= w->cfg.webhook_per_endpoint;
+}
+
+/* Builds this turn's load from the slots (room for a pick's worth more) and marks the pending
+ * refs whose endpoint is full. */
+static void measure_load(struct wh *w)
+{
+	size_t cap = w->nslots * 2 + 1;
+	struct load *l = &w->load;
+
+	*l = (struct load){ arena_alloc(w->loop, sizeof(char *) * cap), arena_alloc(w->loop, sizeof(uint32_t) * cap),
+			    arena_alloc(w->loop, sizeof(int) * cap), 0, cap };
+	for (size_t i = 0; i < w->nslots; i++)
+		if (w->slots[i].used && w->slots[i].endpoint[0] != '\0')
+			load_add(l, w->slots[i].endpoint, w->slots[i].eph);
+	w->nblocked = 0;
+	for (size_t i = 0; i < w->npending; i++) {
+		struct ref *r = &w->pending[i];
+
+		r->blocked = full(w, r->endpoint, r->eph);
+		w->nblocked += r->blocked;
+	}
 }
 
 /* --- finishing ------------------------------------------------------------------------------ */
@@ -238,11 +328,12 @@ static void reap(struct wh *w)
 		complete_all(w, ok, nok);
 }
 
-static void push(struct wh *w, const struct job_ref *ref, const char *entry);
+static void push(struct wh *w, const struct ref *r);
 
 /* --- starting ------------------------------------------------------------------------------- */
 
-/* Adds the prepared slot's transfer unless its endpoint is at its cap (then it stays parked). */
+/* Adds the prepared slot's transfer. The claim already kept each endpoint within its cap; the
+ * check stays as a safety net (a slot over it would wait here, parked, until one finishes). */
 static void launch(struct wh *w, struct slot *sl)
 {
 	if (endpoint_inflight(w, sl->s.endpoint_id) >= (size_t)w->cfg.webhook_per_endpoint)
@@ -285,7 +376,9 @@ static struct slot *take_slot(struct wh *w, const struct job *job, const char *e
 	sl->job.queue = arena_strdup(sl->a, job->queue);
 	sl->job.kind = arena_strdup(sl->a, job->kind);
 	sl->job.payload = arena_strdup(sl->a, job->payload);
+	sl->job.group = NULL;
 	snprintf(sl->entry, sizeof(sl->entry), "%s", entry);
+	set_endpoint(sl->endpoint, &sl->eph, job->group);
 	return sl;
 }
 
@@ -344,7 +437,8 @@ static void prepare_all(struct wh *w, struct slot **sl, size_t n)
 }
 
 /* Moves up to room refs from pending into out, one per tenant per pass (round-robin, so one
- * tenant's backlog cannot hold back the others). */
+ * tenant's backlog cannot hold back the others). A ref whose endpoint is known to be full stays
+ * (picking it would only have the claim defer it again). */
 static size_t pick(struct wh *w, struct ref *out, size_t room)
 {
 	bool *taken = arena_alloc(w->loop, w->npending + 1);
@@ -358,15 +452,19 @@ static size_t pick(struct wh *w, struct ref *out, size_t room)
 
 		progress = false;
 		for (size_t i = 0; i < w->npending && n < room && nseen < ROUND_TENANTS; i++) {
+			struct ref *r = &w->pending[i];
 			bool dup = false;
 
 			for (size_t k = 0; k < nseen && !dup; k++)
-				dup = strcmp(seen[k], w->pending[i].job.tenant_id) == 0;
-			if (taken[i] || dup)
+				dup = strcmp(seen[k], r->job.tenant_id) == 0;
+			if (taken[i] || dup || full(w, r->endpoint, r->eph))
 				continue;
-			memcpy(seen[nseen++], w->pending[i].job.tenant_id, UUID_STRLEN);
+			memcpy(seen[nseen++], r->job.tenant_id, UUID_STRLEN);
 			taken[i] = true;
-			out[n++] = w->pending[i];
+			out[n] = *r;          /* the load keeps a pointer: to the copy, pending moves */
+			if (r->endpoint[0] != '\0')
+				load_add(&w->load, out[n].endpoint, r->eph);
+			n++;
 			progress = true;
 		}
 	}
@@ -388,32 +486,60 @@ static struct job *claimed_job(struct job *jobs, bool *used, size_t n, const str
 	return NULL;
 }
 
-/* Claims as many pending deliveries as there are free slots in one statement, then prepares
- * and launches them. Refs whose job was not claimable (done, not due, held elsewhere) are
- * acked; with PostgreSQL down they go back to pending. */
+/* The claim's limit: ATRIUM_WEBHOOK_PER_ENDPOINT per endpoint, less the slots each holds. */
+static struct queue_claim_limit claim_limit(struct wh *w)
+{
+	const char **eps = arena_alloc(w->loop, sizeof(char *) * (w->nslots + 1));
+	int *busy = arena_alloc(w->loop, sizeof(int) * (w->nslots + 1));
+	struct load l = { eps, arena_alloc(w->loop, sizeof(uint32_t) * (w->nslots + 1)), busy, 0, w->nslots + 1 };
+
+	for (size_t i = 0; i < w->nslots; i++)
+		if (w->slots[i].used && w->slots[i].endpoint[0] != '\0')
+			load_add(&l, w->slots[i].endpoint, w->slots[i].eph);
+	return (struct queue_claim_limit){ "endpoint_id", w->cfg.webhook_per_endpoint, eps, busy, l.len };
+}
+
+/* A ref the claim deferred: kept, unacked, with its endpoint, for when the endpoint has room. */
+static void defer(struct wh *w, struct ref *r, const char *endpoint)
+{
+	set_endpoint(r->endpoint, &r->eph, endpoint);
+	push(w, r);
+}
+
+/* Claims as many pending deliveries as there are free slots in one statement, at most
+ * ATRIUM_WEBHOOK_PER_ENDPOINT in hand per endpoint, then prepares and launches them. Refs whose
+ * job was not claimable (done, not due, held elsewhere) are acked; those deferred for want of
+ * room, and all of them with PostgreSQL down, go back to pending. */
 static void start_pending(struct wh *w)
 {
 	size_t room = (size_t)w->cfg.webhook_concurrency - w->used, n, nc = 0, ns = 0;
+	struct queue_claim_limit lim;
 	struct ref *refs;
 	struct job_ref *jr;
 	struct job *jobs;
 	struct slot **started;
+	const char **deferred;
 	bool *used;
 
-	if (w->npending == 0 || w->used >= (size_t)w->cfg.webhook_concurrency || db_ready(w->db) != ERR_OK)
+	if (w->npending == w->nblocked || w->used >= (size_t)w->cfg.webhook_concurrency ||
+	    db_ready(w->db) != ERR_OK)
 		return;
 	refs = arena_alloc(w->loop, sizeof(*refs) * room);
 	jr = arena_alloc(w->loop, sizeof(*jr) * room);
 	jobs = arena_alloc(w->loop, sizeof(*jobs) * room);
 	started = arena_alloc(w->loop, sizeof(*started) * room);
+	deferred = arena_alloc(w->loop, sizeof(*deferred) * room);
 	used = arena_alloc(w->loop, room);
 	memset(used, 0, room);
-	n = pick(w, refs, room);
+	lim = claim_limit(w);
+	if ((n = pick(w, refs, room)) == 0)
+		return;
 	for (size_t i = 0; i < n; i++)
 		jr[i] = refs[i].job;
-	if (queue_claim_many(w->db, w->batch, WEBHOOKS_QUEUE, jr, n, w->consumer, w->lease_ms, jobs, &nc) != ERR_OK) {
+	if (queue_claim_many(w->db, w->batch, WEBHOOKS_QUEUE, jr, n, w->consumer, w->lease_ms, &lim, jobs, &nc,
+			     deferred) != ERR_OK) {
 		for (size_t i = 0; i < n; i++)
-			push(w, &refs[i].job, refs[i].entry);   /* tried again next turn */
+			push(w, &refs[i]);      /* tried again next turn */
 		arena_reset(w->batch);
 		return;
 	}
@@ -423,6 +549,8 @@ static void start_pending(struct wh *w)
 
 		if (sl != NULL)
 			started[ns++] = sl;
+		else if (deferred[i] != NULL)
+			defer(w, &refs[i], deferred[i]);
 		else
 			ack(w, refs[i].entry);      /* done, not due, held elsewhere, or a duplicate */
 	}
@@ -433,15 +561,39 @@ static void start_pending(struct wh *w)
 
 /* --- sources of work ------------------------------------------------------------------------ */
 
-static void push(struct wh *w, const struct job_ref *ref, const char *entry)
+static void push(struct wh *w, const struct ref *r)
 {
-	struct ref *r;
-
 	if (w->npending == PENDING_MAX)
-		return;      /* left unacked: the sweeper hands it out again */
-	r = &w->pending[w->npending++];
-	r->job = *ref;
-	snprintf(r->entry, sizeof(r->entry), "%s", entry);
+		return;      /* left unacked: XAUTOCLAIM or the sweeper hands it out again */
+	w->pending[w->npending] = *r;
+	w->pending[w->npending++].blocked = false;
+}
+
+/* The pending ref of job, or NULL. */
+static struct ref *pending_ref(struct wh *w, const struct job_ref *job)
+{
+	for (size_t i = 0; i < w->npending; i++)
+		if (strcmp(w->pending[i].job.id, job->id) == 0 && strcmp(w->pending[i].job.tenant_id, job->tenant_id) == 0)
+			return &w->pending[i];
+	return NULL;
+}
+
+/* A new ref. From the sweeper or XAUTOCLAIM (again, check) it may name a job whose ref is still
+ * pending here, deferred for longer than a lease: one ref is enough, an extra entry is acked (the
+ * job's row is the truth: should the kept ref be dropped, the sweeper announces the job again). */
+static void push_new(struct wh *w, const struct job_ref *job, const char *entry, bool check)
+{
+	struct ref r = { .job = *job };
+	struct ref *old = check ? pending_ref(w, job) : NULL;
+
+	if (old != NULL && old->entry[0] == '\0')
+		snprintf(old->entry, sizeof(old->entry), "%s", entry);
+	else if (old != NULL && strcmp(old->entry, entry) != 0)
+		ack(w, entry);
+	if (old != NULL)
+		return;
+	snprintf(r.entry, sizeof(r.entry), "%s", entry);
+	push(w, &r);
 }
 
 static bool entry_ref(const redisReply *fields, struct job_ref *ref)
@@ -463,8 +615,9 @@ static bool entry_ref(const redisReply *fields, struct job_ref *ref)
 	return t && j;
 }
 
-/* Queues the refs of a [[id, [field, value, ...]], ...] array of stream entries. */
-static void push_entries(struct wh *w, const redisReply *entries)
+/* Queues the refs of a [[id, [field, value, ...]], ...] array of stream entries (check: they may
+ * name jobs already pending here). */
+static void push_entries(struct wh *w, const redisReply *entries, bool check)
 {
 	if (entries == NULL || entries->type != REDIS_REPLY_ARRAY)
 		return;
@@ -475,24 +628,50 @@ static void push_entries(struct wh *w, const redisReply *entries)
 		if (en->type != REDIS_REPLY_ARRAY || en->elements < 2 || en->element[0]->type != REDIS_REPLY_STRING)
 			continue;   /* an entry deleted meanwhile */
 		if (entry_ref(en->element[1], &ref))
-			push(w, &ref, en->element[0]->str);
+			push_new(w, &ref, en->element[0]->str, check);
 		else
 			ack(w, en->element[0]->str);   /* malformed: nothing to run */
 	}
 }
 
-/* XREADGROUP: blocks (up to job_block_ms) only when nothing is in flight or waiting. */
+/* Forgets the newest refs of full endpoints until `want` more refs fit in pending. Their entries
+ * stay unacked in the group (XAUTOCLAIM hands them back after a lease) and their jobs pending in
+ * PostgreSQL (the sweeper announces them again): a backlog of slow endpoints cannot fill the
+ * list and stop the stream being read for the others. */
+static void forget_blocked(struct wh *w, size_t want)
+{
+	size_t drop = w->npending + want - PENDING_MAX, keep = 0;
+
+	for (size_t i = w->npending; i-- > 0 && drop > 0;)
+		if (w->pending[i].blocked) {
+			w->pending[i].job.id[0] = '\0';      /* marked: compacted below */
+			w->nblocked--;
+			drop--;
+		}
+	for (size_t i = 0; i < w->npending; i++)
+		if (w->pending[i].job.id[0] != '\0')
+			w->pending[keep++] = w->pending[i];
+	w->npending = keep;
+}
+
+/* XREADGROUP: blocks (up to job_block_ms) only when nothing is in flight or waiting. Reads ahead
+ * up to twice the concurrency of refs that could start (refs of full endpoints do not count). */
 static void read_stream(struct wh *w)
 {
-	size_t room = (size_t)w->cfg.webhook_concurrency * 2;
+	size_t room = (size_t)w->cfg.webhook_concurrency * 2, ready = w->npending - w->nblocked;
 	bool idle = w->used == 0 && w->npending == 0;
 	const char *count, *block = arena_printf(w->loop, "%d", w->cfg.job_block_ms);
 	redisReply *rep, *entries;
 	err_t e;
 
-	if (w->npending >= room)
+	if (ready >= room)
 		return;
-	count = arena_printf(w->loop, "%zu", room - w->npending);
+	if (w->npending + room - ready > PENDING_MAX)
+		forget_blocked(w, room - ready);
+	if (w->npending >= PENDING_MAX)
+		return;
+	count = arena_printf(w->loop, "%zu", room - ready < PENDING_MAX - w->npending ? room - ready
+										      : PENDING_MAX - w->npending);
 	e = idle ? redis_c(w->redis, w->loop, &rep, "XREADGROUP", "GROUP", WEBHOOKS_QUEUE, w->consumer,
 			   "COUNT", count, "BLOCK", block, "STREAMS", w->key, ">")
 		 : redis_c(w->redis, w->loop, &rep, "XREADGROUP", "GROUP", WEBHOOKS_QUEUE, w->consumer,
@@ -508,7 +687,7 @@ static void read_stream(struct wh *w)
 	if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 1 || rep->element[0]->elements != 2)
 		return;
 	entries = rep->element[0]->element[1];
-	push_entries(w, entries);
+	push_entries(w, entries, false);
 }
 
 /* XAUTOCLAIM: entries read by a consumer that died (SIGKILL, crash) and never acked, idle
@@ -526,7 +705,7 @@ static void autoclaim(struct wh *w)
 	e = redis_c(w->redis, w->loop, &rep, "XAUTOCLAIM", w->key, WEBHOOKS_QUEUE, w->consumer, idle, "0-0",
 		    "COUNT", count);
 	if (e == ERR_OK && rep->type == REDIS_REPLY_ARRAY && rep->elements >= 2)
-		push_entries(w, rep->element[1]);
+		push_entries(w, rep->element[1], true);
 }
 
 /* The sweeper (due jobs never announced, or whose lease ran out) and the attempts janitor. */
@@ -545,7 +724,7 @@ static void sweep(struct wh *w)
 	    queue_sweep(w->db, w->loop, WEBHOOKS_QUEUE, w->lease_ms, refs, NELEM(refs), &n) != ERR_OK)
 		return;
 	for (size_t i = 0; i < n; i++)
-		push(w, &refs[i], "");
+		push_new(w, &refs[i], "", true);
 	if (w->group_ok)
 		autoclaim(w);
 	if (now_ms() >= w->next_purge) {
@@ -565,6 +744,7 @@ static void run(struct wh *w)
 		arena_reset(w->loop);
 		if (!proc_stop) {
 			sweep(w);
+			measure_load(w);
 			read_stream(w);
 			start_pending(w);
 		}

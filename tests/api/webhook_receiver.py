@@ -1,5 +1,6 @@
 """A local webhook receiver for the tests: verifies every delivery's Standard Webhooks signature
-against the secrets registered for its path, and answers per path as the test scripted it."""
+against the secrets registered for its path, and answers per path as the test scripted it (after
+`delay` seconds, for a slow receiver), counting the requests in flight per path."""
 import base64
 import hashlib
 import hmac
@@ -29,7 +30,9 @@ class Receiver:
     def __init__(self):
         self.lock = threading.Lock()
         self.routes = {}      # path -> {"secrets": [...], "script": [status...], "default": status}
-        self.got = []         # {"path", "headers", "body", "valid", "at"}
+        self.got = []         # {"path", "headers", "body", "valid", "at"}, in order of arrival
+        self.inflight = {}    # path -> requests being answered now
+        self.max_inflight = {}
         rcv = self
 
         class H(http.server.BaseHTTPRequestHandler):
@@ -42,6 +45,12 @@ class Receiver:
                 n = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(n)
                 status, extra = rcv._answer(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                time.sleep(rcv.routes.get(self.path, {}).get("delay", 0))
+                with rcv.lock:     # before the reply: the sender may start its next request on it
+                    rcv.inflight[self.path] -= 1
+                self._reply(status, extra)
+
+            def _reply(self, status, extra):
                 self.send_response(status)
                 for k, v in extra.items():
                     self.send_header(k, v)
@@ -66,10 +75,10 @@ class Receiver:
     def url(self, path):
         return f"http://127.0.0.1:{self.port}{path}"
 
-    def route(self, path, secrets, script=(), default=204, headers=None, body=b"ok"):
+    def route(self, path, secrets, script=(), default=204, headers=None, body=b"ok", delay=0):
         with self.lock:
             self.routes[path] = {"secrets": list(secrets), "script": list(script), "default": default,
-                                 "headers": headers or {}, "body": body}
+                                 "headers": headers or {}, "body": body, "delay": delay}
 
     def add_secret(self, path, secret):
         with self.lock:
@@ -81,6 +90,8 @@ class Receiver:
             valid = verify(r["secrets"], headers, body) if "webhook-signature" in headers else False
             self.got.append({"path": path, "headers": headers, "body": body, "valid": valid,
                              "at": time.time()})
+            self.inflight[path] = self.inflight.get(path, 0) + 1
+            self.max_inflight[path] = max(self.max_inflight.get(path, 0), self.inflight[path])
             status = r["script"].pop(0) if r["script"] else r["default"]
             return status, (r["headers"] if status != r["default"] else {})
 

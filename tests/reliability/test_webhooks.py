@@ -3,7 +3,9 @@ SIGKILLed twice and Redis is restarted empty once. Every event arrives at least 
 signature, duplicates carry the same webhook-id, none is lost, and every delivery ends succeeded.
 Also the worker's batches: deliveries of two tenants claimed together are each signed with their
 own endpoint's secret and carry their own sealed header, and stream entries a dead consumer read
-but never acked are taken back (XAUTOCLAIM), delivered once and acked."""
+but never acked are taken back (XAUTOCLAIM), delivered once and acked. And fairness: a slow
+endpoint's backlog holds no more than its cap of the worker's slots, so another tenant's
+deliveries pass it, and none of it is claimed early enough to outlive its lease and go twice."""
 import os
 import signal
 import subprocess
@@ -228,5 +230,72 @@ def test_entries_a_dead_consumer_never_acked_are_reclaimed_and_delivered_once():
         got = rcv.for_path("/orphans")
         assert sorted(g["headers"]["webhook-id"] for g in got) == sorted(events), "lost or duplicated"
         assert all(g["valid"] for g in got)
+    finally:
+        rcv.close()
+
+
+def emit(s, ep, n):
+    base = ENV["ATRIUM_BASE_URL"]
+    ids = []
+    for _ in range(n):
+        r = s.post(f"{base}/v1/webhooks/endpoints/{ep['id']}/test")
+        assert r.status_code == 202, r.text
+        ids.append(r.json()["event_id"])
+    return ids
+
+
+def succeeded(ep):
+    return q("SELECT count(*) FROM jobs j JOIN webhook_deliveries d ON d.tenant_id = j.tenant_id "
+             "AND d.id = j.id WHERE d.endpoint_id = %s AND j.state = 'succeeded'", ep["id"])[0][0]
+
+
+SLOW_S = 2.0     # the slow receiver's answer time
+SLOW_N = 100     # tenant A's backlog on the slow endpoint
+FAST_N = 20      # tenant B's deliveries, queued once A's backlog is in the worker's hands
+
+
+def test_a_slow_endpoint_holds_only_its_cap_and_another_tenant_passes_its_backlog():
+    """Fairness (issue 4): the per-endpoint cap is applied when claiming, so a slow endpoint's
+    backlog neither fills the worker's slots (starving tenant B) nor sits claimed past its lease
+    (sent twice)."""
+    start_stack()
+    cap = int(APP_ENV.get("ATRIUM_WEBHOOK_PER_ENDPOINT", "4"))
+    assert SLOW_N > 4 * cap and SLOW_N > int(APP_ENV.get("ATRIUM_WEBHOOK_CONCURRENCY", "64")), \
+        "the backlog must outnumber the worker's slots for this test to mean anything"
+    rcv = Receiver()
+    base = ENV["ATRIUM_BASE_URL"]
+    sa, sb = session("wh-slow-a"), session("wh-fast-b")
+    ea = sa.post(base + "/v1/webhooks/endpoints", json={"url": rcv.url("/slow")}).json()
+    eb = sb.post(base + "/v1/webhooks/endpoints", json={"url": rcv.url("/fast")}).json()
+    rcv.route("/slow", [ea["secret"]], delay=SLOW_S)
+    rcv.route("/fast", [eb["secret"]])
+    kill(PIDFILE, signal.SIGTERM)          # A's whole backlog queued before the worker reads any of it
+    a_ids = emit(sa, ea, SLOW_N)
+    start_stack()
+    try:
+        rcv.wait("/slow", 1, timeout=60)   # the worker has A's backlog in hand
+        b_ids = emit(sb, eb, FAST_N)
+        got_b = rcv.wait("/fast", FAST_N, timeout=120)
+        with rcv.lock:
+            order = [g["path"] for g in rcv.got]
+        last_b = max(i for i, p in enumerate(order) if p == "/fast")
+        a_before = order[:last_b].count("/slow")
+        print(f"SUMMARY: {a_before} of A's {SLOW_N} arrived before B's last; "
+              f"A at most {rcv.max_inflight['/slow']} in flight (cap {cap})")
+        assert sorted(g["headers"]["webhook-id"] for g in got_b[:FAST_N]) == sorted(b_ids)
+        assert a_before < SLOW_N // 4, \
+            f"B waited behind A's backlog: {a_before} of A's {SLOW_N} deliveries arrived before B's last"
+        got_a = rcv.wait("/slow", SLOW_N, timeout=SLOW_N * SLOW_S / cap * 3 + 60)
+        wait_for(lambda: succeeded(ea) == SLOW_N, 60, "A's deliveries to be succeeded")
+        time.sleep(SLOW_S)                 # a duplicate would be in flight now
+        got_a = rcv.for_path("/slow")
+        a_sent = [g["headers"]["webhook-id"] for g in got_a]
+        assert sorted(set(a_sent)) == sorted(a_ids), "a delivery of A was lost"
+        assert len(a_sent) == SLOW_N, f"{len(a_sent) - SLOW_N} deliveries of A were sent twice"
+        assert all(g["valid"] for g in got_a + rcv.for_path("/fast"))
+        assert 1 <= rcv.max_inflight["/slow"] <= cap, \
+            f"{rcv.max_inflight['/slow']} requests to one endpoint in flight, cap {cap}"
+        assert rcv.max_inflight["/fast"] <= cap
+        assert succeeded(eb) == FAST_N
     finally:
         rcv.close()
