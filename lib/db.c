@@ -165,14 +165,12 @@ static void clear_result(void *r)
 	PQclear(r);
 }
 
-err_t db_exec(db_t *db, arena_t *a, PGresult **out, const char *sql, int nparams,
-	      const char *const *params)
+/* A statement's result: a failure goes through fail(); a success is handed to the caller, freed
+ * with a (or at once when the caller wants no rows). */
+static err_t take_result(db_t *db, arena_t *a, PGresult **out, PGresult *r, const char *sql)
 {
-	PGresult *r = PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0);
 	ExecStatusType st = PQresultStatus(r);
 
-	if (out != NULL)
-		*out = NULL;
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
 		return fail(db, r, sql);
 	db->did_work = true;
@@ -183,6 +181,15 @@ err_t db_exec(db_t *db, arena_t *a, PGresult **out, const char *sql, int nparams
 	arena_cleanup_add(a, clear_result, r);
 	*out = r;
 	return ERR_OK;
+}
+
+err_t db_exec(db_t *db, arena_t *a, PGresult **out, const char *sql, int nparams,
+	      const char *const *params)
+{
+	if (out != NULL)
+		*out = NULL;
+	return take_result(db, a, out, PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0),
+			   sql);
 }
 
 /* The statement name is prepared once per session: later calls skip parsing and planning. */
@@ -205,26 +212,13 @@ static err_t ensure_prepared(db_t *db, const char *name, const char *sql, int np
 err_t db_exec_prepared(db_t *db, arena_t *a, PGresult **out, const char *name, const char *sql,
 		       int nparams, const char *const *params)
 {
-	PGresult *r;
-	ExecStatusType st;
 	err_t e;
 
 	if (out != NULL)
 		*out = NULL;
 	if ((e = ensure_prepared(db, name, sql, nparams)) != ERR_OK)
 		return e;
-	r = PQexecPrepared(db->conn, name, nparams, params, NULL, NULL, 0);
-	st = PQresultStatus(r);
-	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
-		return fail(db, r, sql);
-	db->did_work = true;
-	if (out == NULL || a == NULL) {
-		PQclear(r);
-		return ERR_OK;
-	}
-	arena_cleanup_add(a, clear_result, r);
-	*out = r;
-	return ERR_OK;
+	return take_result(db, a, out, PQexecPrepared(db->conn, name, nparams, params, NULL, NULL, 0), sql);
 }
 
 static err_t simple(db_t *db, const char *sql)
