@@ -14,6 +14,7 @@
 #include <cmocka.h>
 #include <vips/vips.h>
 
+#include "media_orient.h"
 #include "media_pipeline.h"
 #include "media_tap.h"
 
@@ -139,6 +140,74 @@ static void test_refuses_other_formats(void **state)
 	vips_error_clear();
 	g_object_unref(in);
 	g_object_unref(black);
+}
+
+/* media_orient against vips_autorot, byte for byte, for every EXIF orientation: an image of
+ * several 4 MB blocks plus a short one (3001 x 2003 x 3: blocks of 465 rows), and a small one
+ * with alpha that fits one block. */
+static void check_orient(int w, int h, int nb)
+{
+	VipsPel *p;
+	VipsImage *in = pattern(w, h, nb, &p);
+
+	for (int o = 1; o <= 8; o++) {
+		VipsImage *tagged = NULL, *ref = NULL, *ours = NULL;
+		size_t nref = 0, nours = 0;
+		void *a, *b;
+		int ow, oh;
+
+		assert_int_equal(vips_copy(in, &tagged, NULL), 0);
+		vips_image_set_int(tagged, VIPS_META_ORIENTATION, o);
+		assert_int_equal(vips_autorot(tagged, &ref, NULL), 0);
+		assert_int_equal(media_orient_through_file(in, o, outdir, &ours), 0);
+		media_orient_size(o, w, h, &ow, &oh);
+		assert_int_equal(ours->Xsize, ow);
+		assert_int_equal(ours->Ysize, oh);
+		assert_int_equal(ref->Xsize, ow);
+		assert_int_equal(ref->Ysize, oh);
+		assert_int_equal(vips_image_get_typeof(ours, VIPS_META_ORIENTATION), 0);
+		a = vips_image_write_to_memory(ref, &nref);
+		b = vips_image_write_to_memory(ours, &nours);
+		assert_non_null(a);
+		assert_non_null(b);
+		assert_int_equal(nref, nours);
+		if (memcmp(a, b, nref) != 0)
+			fail_msg("%dx%dx%d orientation %d: pixels differ from vips_autorot", w, h, nb, o);
+		g_free(a);
+		g_free(b);
+		g_object_unref(ours);
+		g_object_unref(ref);
+		g_object_unref(tagged);
+	}
+	g_object_unref(in);
+	g_free(p);
+}
+
+static void test_orient_matches_autorot(void **state)
+{
+	(void)state;
+	check_orient(3001, 2003, 3);
+	check_orient(97, 131, 4);
+	check_orient(1, 5, 1);
+}
+
+/* The file stays for the image's lifetime only, and nothing is left in the directory. */
+static void test_orient_leaves_no_file(void **state)
+{
+	VipsPel *p;
+	VipsImage *in = pattern(50, 40, 3, &p), *out = NULL;
+	char cmd[160];
+
+	(void)state;
+	assert_int_equal(media_orient_through_file(in, 6, outdir, &out), 0);
+	g_object_unref(out);
+	snprintf(cmd, sizeof(cmd), "test -z \"$(ls -A '%s' | grep orient)\"", outdir);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(media_orient_through_file(in, 9, outdir, &out), -1);
+	assert_null(out);
+	vips_error_clear();
+	g_object_unref(in);
+	g_free(p);
 }
 
 /* mean |a - b| over two images of the same size and bands */
@@ -267,6 +336,8 @@ int main(void)
 		cmocka_unit_test(test_box_average),
 		cmocka_unit_test(test_partial_sink_gives_nothing),
 		cmocka_unit_test(test_refuses_other_formats),
+		cmocka_unit_test(test_orient_matches_autorot),
+		cmocka_unit_test(test_orient_leaves_no_file),
 	};
 
 	return cmocka_run_group_tests_name("media_tap", tests, setup, teardown);
