@@ -95,10 +95,10 @@ static int pread_all(int fd, VipsPel *p, size_t n, off_t off)
 	return 0;
 }
 
-/* Input row y (in block k) into the tile: a column of it when swapping, a row otherwise; the
- * pixels run backwards where the orientation mirrors them. source_row is its own inverse: row y
- * lands at output column (or row) source_row(y). */
-static void place_row(struct orient *t, int k, int y, const VipsPel *src)
+/* Pixels [x0, x1) of input row y (in block k) into the tile: part of a column of it when
+ * swapping, of a row otherwise; running backwards where the orientation mirrors them.
+ * source_row is its own inverse: row y lands at output column (or row) source_row(y). */
+static void place_run(struct orient *t, int k, int y, int x0, int x1, const VipsPel *src)
 {
 	int n = block_rows(t, k), nb = t->bands, w = t->w;
 	int at = source_row(t, y) - block_first(t, k);
@@ -107,32 +107,54 @@ static void place_row(struct orient *t, int k, int y, const VipsPel *src)
 	ptrdiff_t i = swaps(t) ? at : (ptrdiff_t)at * w;
 	VipsPel *dst;
 
-	if (mirrored) {
-		i += (ptrdiff_t)(w - 1) * step;
+	i += (ptrdiff_t)(mirrored ? w - 1 - x0 : x0) * step;
+	if (mirrored)
 		step = -step;
-	}
 	dst = t->tile + i * nb;
 	step *= nb;
-	for (int x = 0; x < w; x++, src += nb, dst += step)
+	if (nb == 3) {                /* the usual case, with the copy unrolled */
+		for (int x = x0; x < x1; x++, src += 3, dst += step) {
+			dst[0] = src[0];
+			dst[1] = src[1];
+			dst[2] = src[2];
+		}
+		return;
+	}
+	for (int x = x0; x < x1; x++, src += nb, dst += step)
 		for (int b = 0; b < nb; b++)
 			dst[b] = src[b];
 }
 
-/* vips_sink_disc's callback: full-width strips, in order, from one thread. */
+/* Rows [y0, y1) of block k into its tile. Swapping, each input row is written down a column of
+ * the tile; in squares of SQUARE pixels the tile rows being written stay in the cache (a whole
+ * row at a time took 20 % of a rotated photo's CPU time). */
+#define SQUARE 64
+static void place_rows(struct orient *t, int k, VipsRegion *region, int y0, int y1)
+{
+	int sq = swaps(t) ? SQUARE : t->w;
+
+	for (int x0 = 0; x0 < t->w; x0 += sq)
+		for (int y = y0; y < y1; y++)
+			place_run(t, k, y, x0, VIPS_MIN(t->w, x0 + sq), VIPS_REGION_ADDR(region, x0, y));
+}
+
+/* vips_sink_disc's callback: full-width strips, in order, from one thread. A block is written
+ * once its last row is in. */
 static int write_strip(VipsRegion *region, VipsRect *area, void *a)
 {
 	struct orient *t = a;
 
-	for (int y = area->top; y < VIPS_RECT_BOTTOM(area); y++) {
-		int k = y / t->rows;
+	for (int y = area->top; y < VIPS_RECT_BOTTOM(area);) {
+		int k = y / t->rows, end = k * t->rows + block_rows(t, k);
+		int y1 = VIPS_MIN(end, VIPS_RECT_BOTTOM(area));
 
-		place_row(t, k, y, VIPS_REGION_ADDR(region, 0, y));
-		if (y + 1 == k * t->rows + block_rows(t, k) &&
-		    pwrite_all(t->fd, t->tile, (size_t)block_rows(t, k) * t->w * t->bands,
-				block_offset(t, k)) != 0) {
+		place_rows(t, k, region, y, y1);
+		if (y1 == end && pwrite_all(t->fd, t->tile, (size_t)block_rows(t, k) * t->w * t->bands,
+					    block_offset(t, k)) != 0) {
 			vips_error_system(errno, "media_orient", "%s", "cannot write the temporary file");
 			return -1;
 		}
+		y = y1;
 	}
 	return 0;
 }
