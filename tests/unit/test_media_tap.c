@@ -261,6 +261,24 @@ static void make_sideways_jpeg(const char *path)
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
+/* dst: the first half of src */
+static void truncated_copy(const char *src, char *dst, size_t len)
+{
+	FILE *in = fopen(src, "rb"), *out;
+	static char data[8 << 20];
+	size_t n;
+
+	assert_non_null(in);
+	n = fread(data, 1, sizeof(data), in);
+	fclose(in);
+	assert_true(n > 1000 && n < sizeof(data));
+	snprintf(dst, len, "%s.cut.jpg", src);
+	out = fopen(dst, "wb");
+	assert_non_null(out);
+	assert_int_equal(fwrite(data, 1, n / 2, out), n / 2);
+	fclose(out);
+}
+
 /* The pipeline's preview and thumb of a large rotated JPEG (made from the tap) against libvips'
  * thumbnails of the file: same size, upright, and nearly the same pixels. */
 static void test_previews_match_vips_thumbnails(void **state)
@@ -284,6 +302,11 @@ static void test_previews_match_vips_thumbnails(void **state)
 	assert_int_equal(r.outcome, MEDIA_READY);
 	assert_int_equal(r.width, 2000);
 	assert_int_equal(r.height, 3000);
+	/* the same file cut short: fail_on holds on the way through media_orient's file */
+	truncated_copy(src, path, sizeof(path));
+	assert_int_equal(media_pipeline_run(&o, path, dir, &r), ERR_OK);
+	assert_int_equal(r.outcome, MEDIA_REJECTED);
+	assert_string_equal(r.reason, "corrupt");
 	/* the pipeline left every loader blocked in this process (as in the worker); the
 	 * comparison below reads JPEGs */
 	vips_operation_block_set("VipsForeignLoadJpeg", FALSE);
