@@ -12,7 +12,10 @@
 # and per run, by the wall clock (files/s) and by CPU time (files per CPU-second, which other
 # people's work on a shared machine disturbs much less). THUMBS_BASELINE=path/to/another/media_run adds that build's full pipeline to each
 # run (before/after in one sitting). Needs build/tests/media_run (make units).
-#   THUMBS_JPEGS (16), THUMBS_HEICS (8), THUMBS_PAR (2), THUMBS_RUNS (3), THUMBS_BASELINE
+# THUMBS_ORIENTATION=6 (or 3, 8...) tags the JPEGs with that EXIF orientation, as phones write
+# photos taken sideways (the pipeline then turns every variant upright, vipsthumbnail its thumb).
+#   THUMBS_JPEGS (16), THUMBS_HEICS (8), THUMBS_PAR (2), THUMBS_RUNS (3), THUMBS_BASELINE,
+#   THUMBS_ORIENTATION
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -21,6 +24,7 @@ NH=${THUMBS_HEICS:-8}
 PAR=${THUMBS_PAR:-2}
 RUNS=${THUMBS_RUNS:-3}
 BASELINE=${THUMBS_BASELINE:-}
+ORIENTATION=${THUMBS_ORIENTATION:-}
 RUN=$ROOT/build/tests/media_run
 [ -x "$RUN" ] || make --no-print-directory build/tests/media_run >/dev/null
 [ -z "$BASELINE" ] || [ -x "$BASELINE" ] || { echo "thumbs: THUMBS_BASELINE $BASELINE is not executable" >&2; exit 2; }
@@ -37,6 +41,18 @@ vips copy "$W/u.v" "$W/c.v" --interpretation srgb
 vips gaussblur "$W/c.v" "$W/b.v" 0.7      # photo-like: about 3 MB at quality 85
 vips cast "$W/b.v" "$W/bu.v" uchar
 vips jpegsave "$W/bu.v" "$W/src.jpg" --Q 85
+if [ -n "$ORIENTATION" ]; then
+	# an EXIF block holding only Orientation, right after SOI
+	python3 - "$W/src.jpg" "$ORIENTATION" <<'PY'
+import struct, sys
+path, o = sys.argv[1], int(sys.argv[2])
+jpeg = open(path, "rb").read()
+tiff = b"MM\x00\x2a" + struct.pack(">IH", 8, 1) + struct.pack(">HHIHH", 0x0112, 3, 1, o, 0) + struct.pack(">I", 0)
+app1 = b"Exif\x00\x00" + tiff
+open(path, "wb").write(jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + jpeg[2:])
+PY
+	[ "$(vipsheader -f orientation "$W/src.jpg")" = "$ORIENTATION" ] || { echo "thumbs: could not tag the JPEGs" >&2; exit 2; }
+fi
 vips thumbnail "$W/src.jpg" "$W/mid.v" 2000
 vips heifsave "$W/mid.v" "$W/src.heic" --Q 50 2>/dev/null
 rm -f "$W"/*.v
@@ -95,7 +111,7 @@ Promise.all(Array.from({ length: par }, lane));
 	awk -v n="$NJ" -v a="$t0" -v b="$t1" -v c="$cpu" 'BEGIN { printf "%.2f %.2f", n / (b - a), (c > 0 ? n / c : 0) }'
 }
 
-echo "thumbs: $NJ x 12 MP JPEG, $NH x 3 MP HEIC, $PAR in parallel, $(nproc) cores, $RUNS runs" >&2
+echo "thumbs: $NJ x 12 MP JPEG${ORIENTATION:+ (EXIF orientation $ORIENTATION)}, $NH x 3 MP HEIC, $PAR in parallel, $(nproc) cores, $RUNS runs" >&2
 declare -A all
 keep() { all[$1]="${all[$1]:-} $2"; }
 # name, vipsthumbnail's "wall cpu" and this one's: one line part, and both ratios kept

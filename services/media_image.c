@@ -7,6 +7,7 @@
 #include <vips/vips.h>
 
 #include "media_pipeline.h"
+#include "media_orient.h"
 #include "media_tap.h"
 
 #define THUMB_PX 256
@@ -278,20 +279,46 @@ static int previews_from_file(const char *path, const char *out_dir, VipsObject 
 	return save_previews(t[0], out_dir, scope, out);
 }
 
-/* Decoded for the display copy: sequential, unless the EXIF orientation needs a rotation. */
+static int orientation_of(VipsImage *im)
+{
+	int o = 1;
+
+	if (vips_image_get_typeof(im, VIPS_META_ORIENTATION) == 0 ||
+	    vips_image_get_int(im, VIPS_META_ORIENTATION, &o) != 0 || o < 1 || o > 8)
+		return 1;
+	return o;
+}
+
+/* Decoded for the display copy: sequential. An animation with an orientation to apply is read
+ * whole (its first frame: random access). */
 static VipsImage *open_whole(const char *path, bool animated)
 {
 	VipsImage *im = vips_image_new_from_file(path, "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
 						 VIPS_FAIL_ON_ERROR, animated ? "n" : NULL, -1, NULL);
-	int orientation = 1;
 
-	if (im != NULL && vips_image_get_typeof(im, VIPS_META_ORIENTATION) != 0 &&
-	    vips_image_get_int(im, VIPS_META_ORIENTATION, &orientation) == 0 && orientation > 1) {
+	if (im != NULL && animated && orientation_of(im) > 1) {
 		g_object_unref(im);
 		im = vips_image_new_from_file(path, "access", VIPS_ACCESS_RANDOM, "fail_on",
 					      VIPS_FAIL_ON_ERROR, NULL);
 	}
 	return im;
+}
+
+/* The decode upright and in sRGB (uchar). A mirror (orientation 2) streams; every other
+ * orientation moves pixels between rows, which vips_rot does with the whole image in memory
+ * (36 MB for 12 MP), so a still goes through media_orient's file instead: the child's memory
+ * holds strips and one 4 MB block. t: 4 free slots. */
+static int upright_srgb(VipsImage *in, bool animated, const char *out_dir, VipsImage **t,
+			VipsImage **out)
+{
+	int o = orientation_of(in);
+
+	if (animated || o <= 2)
+		return vips_autorot(in, &t[0], NULL) != 0 ? -1 : to_srgb(t[0], &t[1], out);
+	if (to_srgb(in, &t[1], &t[2]) != 0 || media_orient_through_file(t[2], o, out_dir, &t[3]) != 0)
+		return -1;
+	*out = t[3];
+	return 0;
 }
 
 /* The original re-encoded for display: whole frames (all of them when animated), EXIF
@@ -300,20 +327,20 @@ static VipsImage *open_whole(const char *path, bool animated)
 static int make_original(const char *path, const char *out_dir, VipsObject *scope,
 			 struct media_result *out, struct media_tap **tap)
 {
-	VipsImage **t = (VipsImage **)vips_object_local_array(scope, 5);
+	VipsImage **t = (VipsImage **)vips_object_local_array(scope, 6);
 	bool animated = out->frames > 1;
 	struct media_variant *v;
 	VipsImage *srgb;
 	int f;
 
-	if ((t[0] = open_whole(path, animated)) == NULL || vips_autorot(t[0], &t[1], NULL) != 0 ||
-	    to_srgb(t[1], &t[2], &srgb) != 0)
+	if ((t[0] = open_whole(path, animated)) == NULL ||
+	    upright_srgb(t[0], animated, out_dir, &t[1], &srgb) != 0)
 		return -1;
 	if (animated) {
 		vips_image_set_int(srgb, "page-height", vips_image_get_page_height(t[0]));
 	} else if ((f = media_tap_factor(srgb->Xsize, srgb->Ysize, PREVIEW_PX)) > 0) {
-		if ((*tap = media_tap_new(srgb, f, &t[4])) != NULL)
-			srgb = t[4];
+		if ((*tap = media_tap_new(srgb, f, &t[5])) != NULL)
+			srgb = t[5];
 		else
 			vips_error_clear();       /* the previews are decoded again */
 	}

@@ -7,6 +7,7 @@ import os
 import pwd
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -272,29 +273,104 @@ def photo_like_12mp(dst):
             os.unlink(os.path.join(d, f))
 
 
-def test_decoding_child_peak_rss_within_1_5x_vipsthumbnail(tenant, batch, tmp_path):
-    """Peak RSS of the decoding child (wait4 in the worker) against vipsthumbnail's (wait4 rusage
-    through /usr/bin/time) on the same file, measured in this test: the bomb (refused from its
-    header), the committed 12 MP JPEG, and a photo-like 12 MP JPEG made here."""
-    photo_like_12mp(str(tmp_path / "photo.jpg"))
+def with_orientation(src, dst, orientation):
+    """dst: the JPEG src with an EXIF block holding only Orientation (as a phone writes a photo
+    taken sideways: the pixels as the sensor saw them, the tag saying how to turn them)."""
+    jpeg = open(src, "rb").read()
+    assert jpeg[:2] == b"\xff\xd8"
+    tiff = (b"MM\x00\x2a" + struct.pack(">IH", 8, 1) + struct.pack(">HHIHH", 0x0112, 3, 1, orientation, 0)
+            + struct.pack(">I", 0))
+    app1 = b"Exif\x00\x00" + tiff
+    open(dst, "wb").write(jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + jpeg[2:])
+    out = subprocess.run(["vipsheader", "-f", "orientation", dst], capture_output=True, text=True)
+    assert out.stdout.strip() == str(orientation), out
+
+
+def enqueue_file(tenant, src, name):
     asset = str(uuid.uuid4())
-    staged = os.path.join(INBOX, f"{asset}-photo-like.jpg")
-    shutil.copyfile(tmp_path / "photo.jpg", staged)
+    staged = os.path.join(INBOX, f"{asset}-{name}")
+    shutil.copyfile(src, staged)
     u = pwd.getpwnam("atrium-worker")
     os.chown(staged, u.pw_uid, u.pw_gid)
     jid = ctl("enqueue", "--tenant", tenant, "--queue", QUEUE, "--kind", "media.process",
               "--payload", json.dumps({"asset_id": asset, "path": staged}))["id"]
-    wait_for(lambda: q("SELECT state FROM jobs WHERE id = %s", jid)[0][0] == "succeeded", 60, "photo-like")
+    return asset, jid
+
+
+def mean_abs_diff(a, b, d):
+    """mean |a - b| over two images of one size, by libvips' command line"""
+    subprocess.run(["vips", "subtract", a, b, f"{d}/diff.v"], check=True)
+    subprocess.run(["vips", "abs", f"{d}/diff.v", f"{d}/abs.v"], check=True)
+    return float(subprocess.run(["vips", "avg", f"{d}/abs.v"], check=True, capture_output=True,
+                                text=True).stdout)
+
+
+@pytest.fixture(scope="module")
+def rotated(tenant, worker, tmp_path_factory):
+    """The committed 12 MP JPEG and a photo-like one, tagged with the orientations phones write
+    (6 and 8: held sideways; 3: upside down), through the worker in one batch: {name: (asset,
+    job, source path)}."""
+    d = tmp_path_factory.mktemp("rotated")
+    photo_like_12mp(str(d / "photo.jpg"))
+    files = {}
+    for o in (3, 6, 8):
+        with_orientation(os.path.join(FIX, "photo12mp.jpg"), str(d / f"photo12mp-o{o}.jpg"), o)
+        files[f"photo12mp-o{o}.jpg"] = str(d / f"photo12mp-o{o}.jpg")
+    with_orientation(str(d / "photo.jpg"), str(d / "photo-like-o6.jpg"), 6)
+    files["photo-like.jpg"] = str(d / "photo.jpg")
+    files["photo-like-o6.jpg"] = str(d / "photo-like-o6.jpg")
+    jobs = {name: (*enqueue_file(tenant, path, name), path) for name, path in files.items()}
+    wait_for(lambda: all(q("SELECT state FROM jobs WHERE id = %s", j)[0][0] in ("succeeded", "dead")
+                         for _, j, _ in jobs.values()), 120, "the rotated photos")
+    return jobs
+
+
+def test_decoding_child_peak_rss_within_1_5x_vipsthumbnail(tenant, batch, rotated, tmp_path):
+    """Peak RSS of the decoding child (wait4 in the worker) against vipsthumbnail's (wait4 rusage
+    through /usr/bin/time) on the same file, measured in this test: the bomb (refused from its
+    header), the committed 12 MP JPEG, a photo-like 12 MP JPEG made here, and both tagged with
+    EXIF orientations (a rotation needs pixels from other rows than the one being written)."""
     cases = [(batch[n][0], os.path.join(FIX, n)) for n in ("photo12mp.jpg", "bomb.png")]
-    cases.append((asset, str(tmp_path / "photo.jpg")))
+    cases += [(asset, path) for asset, _, path in rotated.values()]
     for asset_id, path in cases:
         name = os.path.basename(path)
-        ours = result(tenant, asset_id)["peak_rss_kb"]
+        r = result(tenant, asset_id)
+        assert r["state"] == "ready" or name == "bomb.png", (name, r["state"], r["detail"])
+        ours = r["peak_rss_kb"]
         theirs = subprocess.run(["/usr/bin/time", "-f", "%M", "vipsthumbnail", "-s", "256", "-o",
                                  str(tmp_path / "t.jpg"), path],
                                 capture_output=True, text=True).stderr.strip().splitlines()[-1]
         print(f"{name}: decoding child {ours} kB, vipsthumbnail {theirs} kB")
         assert ours <= 1.5 * int(theirs), f"{name}: {ours} kB > 1.5 x {theirs} kB"
+
+
+def test_rotated_photos_are_stored_upright(tenant, rotated, tmp_path):
+    """Every stored variant of a rotated photo is upright: the sides swapped against the stored
+    pixels for orientations 6 and 8, and each variant close to libvips' own oriented thumbnail of
+    the file (and far from the unrotated one) — the original and preview compared at thumb size."""
+    for name, (asset, jid, path) in rotated.items():
+        o = int(name.split("-o")[1].split(".")[0]) if "-o" in name else 1
+        r = result(tenant, asset)
+        assert r["state"] == "ready", (name, r["detail"])
+        dims = {v["name"]: (v["width"], v["height"]) for v in r["variants"]}
+        want = {"original": (4000, 3000), "preview": (1280, 960), "thumb": (256, 192)}
+        if o in (6, 8):
+            want = {k: (h, w) for k, (w, h) in want.items()}
+        assert dims == want, name
+        assert (r["width"], r["height"]) == want["original"], name
+        ref, turned = str(tmp_path / "ref.v"), str(tmp_path / "turned.v")
+        subprocess.run(["vips", "thumbnail", path, ref, "256"], check=True)
+        # the wrong way round (3 not applied, or 6 taken for 8): the upright thumbnail upside down
+        subprocess.run(["vips", "rot", ref, turned, "d180"], check=True)
+        for v in r["variants"]:
+            small = str(tmp_path / f"{v['name']}.v")
+            subprocess.run(["vips", "thumbnail", variant_file(jid, v), small, "256"], check=True)
+            good = mean_abs_diff(small, ref, tmp_path)
+            print(f"{name} {v['name']}: mean |ours - vips thumbnail| = {good:.2f}")
+            assert good < 6.0, f"{name} {v['name']}: {good:.2f} from the upright thumbnail"
+            if name.startswith("photo12mp"):      # (the photo-like noise looks alike any way up)
+                bad = mean_abs_diff(small, turned, tmp_path)
+                assert bad > 4 * good + 8, f"{name} {v['name']}: as close to it upside down ({bad:.2f})"
 
 
 def test_reprocessing_rewrites_the_record(tenant, worker):

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 #include <vips/vips.h>
 
+#include "media_orient.h"
 #include "media_pipeline.h"
 #include "media_tap.h"
 
@@ -141,6 +142,74 @@ static void test_refuses_other_formats(void **state)
 	g_object_unref(black);
 }
 
+/* media_orient against vips_autorot, byte for byte, for every EXIF orientation: an image of
+ * several 4 MB blocks plus a short one (3001 x 2003 x 3: blocks of 465 rows), and a small one
+ * with alpha that fits one block. */
+static void check_orient(int w, int h, int nb)
+{
+	VipsPel *p;
+	VipsImage *in = pattern(w, h, nb, &p);
+
+	for (int o = 1; o <= 8; o++) {
+		VipsImage *tagged = NULL, *ref = NULL, *ours = NULL;
+		size_t nref = 0, nours = 0;
+		void *a, *b;
+		int ow, oh;
+
+		assert_int_equal(vips_copy(in, &tagged, NULL), 0);
+		vips_image_set_int(tagged, VIPS_META_ORIENTATION, o);
+		assert_int_equal(vips_autorot(tagged, &ref, NULL), 0);
+		assert_int_equal(media_orient_through_file(in, o, outdir, &ours), 0);
+		media_orient_size(o, w, h, &ow, &oh);
+		assert_int_equal(ours->Xsize, ow);
+		assert_int_equal(ours->Ysize, oh);
+		assert_int_equal(ref->Xsize, ow);
+		assert_int_equal(ref->Ysize, oh);
+		assert_int_equal(vips_image_get_typeof(ours, VIPS_META_ORIENTATION), 0);
+		a = vips_image_write_to_memory(ref, &nref);
+		b = vips_image_write_to_memory(ours, &nours);
+		assert_non_null(a);
+		assert_non_null(b);
+		assert_int_equal(nref, nours);
+		if (memcmp(a, b, nref) != 0)
+			fail_msg("%dx%dx%d orientation %d: pixels differ from vips_autorot", w, h, nb, o);
+		g_free(a);
+		g_free(b);
+		g_object_unref(ours);
+		g_object_unref(ref);
+		g_object_unref(tagged);
+	}
+	g_object_unref(in);
+	g_free(p);
+}
+
+static void test_orient_matches_autorot(void **state)
+{
+	(void)state;
+	check_orient(3001, 2003, 3);
+	check_orient(97, 131, 4);
+	check_orient(1, 5, 1);
+}
+
+/* The file stays for the image's lifetime only, and nothing is left in the directory. */
+static void test_orient_leaves_no_file(void **state)
+{
+	VipsPel *p;
+	VipsImage *in = pattern(50, 40, 3, &p), *out = NULL;
+	char cmd[160];
+
+	(void)state;
+	assert_int_equal(media_orient_through_file(in, 6, outdir, &out), 0);
+	g_object_unref(out);
+	snprintf(cmd, sizeof(cmd), "test -z \"$(ls -A '%s' | grep orient)\"", outdir);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(media_orient_through_file(in, 9, outdir, &out), -1);
+	assert_null(out);
+	vips_error_clear();
+	g_object_unref(in);
+	g_free(p);
+}
+
 /* mean |a - b| over two images of the same size and bands */
 static double mean_abs_diff(VipsImage *a, VipsImage *b)
 {
@@ -192,6 +261,24 @@ static void make_sideways_jpeg(const char *path)
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
+/* dst: the first half of src */
+static void truncated_copy(const char *src, char *dst, size_t len)
+{
+	FILE *in = fopen(src, "rb"), *out;
+	static char data[8 << 20];
+	size_t n;
+
+	assert_non_null(in);
+	n = fread(data, 1, sizeof(data), in);
+	fclose(in);
+	assert_true(n > 1000 && n < sizeof(data));
+	snprintf(dst, len, "%s.cut.jpg", src);
+	out = fopen(dst, "wb");
+	assert_non_null(out);
+	assert_int_equal(fwrite(data, 1, n / 2, out), n / 2);
+	fclose(out);
+}
+
 /* The pipeline's preview and thumb of a large rotated JPEG (made from the tap) against libvips'
  * thumbnails of the file: same size, upright, and nearly the same pixels. */
 static void test_previews_match_vips_thumbnails(void **state)
@@ -215,6 +302,11 @@ static void test_previews_match_vips_thumbnails(void **state)
 	assert_int_equal(r.outcome, MEDIA_READY);
 	assert_int_equal(r.width, 2000);
 	assert_int_equal(r.height, 3000);
+	/* the same file cut short: fail_on holds on the way through media_orient's file */
+	truncated_copy(src, path, sizeof(path));
+	assert_int_equal(media_pipeline_run(&o, path, dir, &r), ERR_OK);
+	assert_int_equal(r.outcome, MEDIA_REJECTED);
+	assert_string_equal(r.reason, "corrupt");
 	/* the pipeline left every loader blocked in this process (as in the worker); the
 	 * comparison below reads JPEGs */
 	vips_operation_block_set("VipsForeignLoadJpeg", FALSE);
@@ -267,6 +359,8 @@ int main(void)
 		cmocka_unit_test(test_box_average),
 		cmocka_unit_test(test_partial_sink_gives_nothing),
 		cmocka_unit_test(test_refuses_other_formats),
+		cmocka_unit_test(test_orient_matches_autorot),
+		cmocka_unit_test(test_orient_leaves_no_file),
 	};
 
 	return cmocka_run_group_tests_name("media_tap", tests, setup, teardown);
