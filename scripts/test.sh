@@ -203,6 +203,11 @@ suite_systemd() {
 			printf -- '--- %s has no unit %s running it, or atrium.target does not want it\n' "$exe" "$u"
 		fi
 	done
+	# the tmpfiles.d config must be there (a *.d ignore rule once kept it out of git unnoticed)
+	if ! compgen -G 'systemd/tmpfiles.d/*.conf' >/dev/null; then
+		n=$((n + 1)) fail=$((fail + 1))
+		echo "--- systemd/tmpfiles.d has no .conf: the directories of production are not declared"
+	fi
 	for u in systemd/tmpfiles.d/*.conf; do
 		[ -f "$u" ] || continue
 		n=$((n + 1))
