@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "files.h"
 #include "media_orient.h"
 
 #define BLOCK_BYTES (4u << 20)    /* one block of input rows, oriented, before it is written */
@@ -61,38 +62,6 @@ static int source_row(const struct orient *t, int i)
 	bool reversed = t->o == 3 || t->o == 4 || t->o == 6 || t->o == 7;
 
 	return reversed ? t->h - 1 - i : i;
-}
-
-static int pwrite_all(int fd, const VipsPel *p, size_t n, off_t off)
-{
-	while (n > 0) {
-		ssize_t k = pwrite(fd, p, n, off);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			return -1;
-		p += k;
-		n -= (size_t)k;
-		off += k;
-	}
-	return 0;
-}
-
-static int pread_all(int fd, VipsPel *p, size_t n, off_t off)
-{
-	while (n > 0) {
-		ssize_t k = pread(fd, p, n, off);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			return -1;
-		p += k;
-		n -= (size_t)k;
-		off += k;
-	}
-	return 0;
 }
 
 /* Pixels [x0, x1) of input row y (in block k) into the tile: part of a column of it when
@@ -149,7 +118,7 @@ static int write_strip(VipsRegion *region, VipsRect *area, void *a)
 		int y1 = VIPS_MIN(end, VIPS_RECT_BOTTOM(area));
 
 		place_rows(t, k, region, y, y1);
-		if (y1 == end && pwrite_all(t->fd, t->tile, (size_t)block_rows(t, k) * t->w * t->bands,
+		if (y1 == end && files_pwrite_all(t->fd, t->tile, (size_t)block_rows(t, k) * t->w * t->bands,
 					    block_offset(t, k)) != 0) {
 			vips_error_system(errno, "media_orient", "%s", "cannot write the temporary file");
 			return -1;
@@ -171,7 +140,7 @@ static int read_columns(struct orient *t, VipsRegion *or, const VipsRect *r)
 		size_t len = (size_t)r->height * n * nb;
 		VipsPel *buf = g_try_malloc(len);
 
-		if (buf == NULL || pread_all(t->fd, buf, len, block_offset(t, k) +
+		if (buf == NULL || files_pread_all(t->fd, buf, len, block_offset(t, k) +
 					     (off_t)r->top * n * nb) != 0) {
 			g_free(buf);
 			return -1;
@@ -194,7 +163,7 @@ static int read_rows(struct orient *t, VipsRegion *or, const VipsRect *r)
 		int k = source_row(t, y) / t->rows, r0 = block_first(t, k);
 		off_t off = block_offset(t, k) + ((off_t)(y - r0) * t->w + r->left) * nb;
 
-		if (pread_all(t->fd, VIPS_REGION_ADDR(or, r->left, y), (size_t)r->width * nb, off) != 0)
+		if (files_pread_all(t->fd, VIPS_REGION_ADDR(or, r->left, y), (size_t)r->width * nb, off) != 0)
 			return -1;
 	}
 	return 0;

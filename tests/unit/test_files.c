@@ -81,12 +81,31 @@ static void test_remove_dir_leaves_what_it_did_not_name(void **state)
 	files_remove_dir("");           /* an empty path is left alone */
 }
 
+static void test_pwrite_pread_all(void **state)
+{
+	char path[] = "/tmp/atrium-files-XXXXXX", back[8] = { 0 };
+	int fd;
+
+	(void)state;
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	unlink(path);
+	assert_int_equal(files_pwrite_all(fd, "abcdefgh", 8, 4), 0);      /* a hole, then 8 bytes */
+	assert_int_equal(files_pread_all(fd, back, 8, 4), 0);
+	assert_memory_equal(back, "abcdefgh", 8);
+	assert_int_equal(files_pread_all(fd, back, 8, 8), -1);            /* only 4 bytes are there */
+	assert_int_equal(files_pwrite_all(-1, "x", 1, 0), -1);
+	assert_int_equal(errno, EBADF);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fsync_file_and_directory),
 		cmocka_unit_test(test_remove_dir_takes_files_and_directory),
 		cmocka_unit_test(test_remove_dir_leaves_what_it_did_not_name),
+		cmocka_unit_test(test_pwrite_pread_all),
 	};
 
 	return cmocka_run_group_tests_name("files", tests, NULL, NULL);
